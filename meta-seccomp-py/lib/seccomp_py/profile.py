@@ -86,7 +86,7 @@ class ProfileDiff:
 
 
 class Profile:
-    """Syscall sets per subject and ABI. Every operation adds or removes names explicitly; nothing is dropped silently."""
+    """Syscall sets per subject and ABI. Operations add or remove names explicitly; nothing drops silently."""
 
     def __init__(self) -> None:
         self.table: Table = {}
@@ -275,7 +275,8 @@ class Profile:
                 if not isinstance(prov_abi, dict):
                     raise InputError(f"{where}.provenance.{abi} must be an object", path)
                 for name in names:
-                    table[name] = _provenance_from_json(prov_abi.get(name, {}), f"{where}.provenance.{abi}.{name}", path)
+                    where_name = f"{where}.provenance.{abi}.{name}"
+                    table[name] = _provenance_from_json(prov_abi.get(name, {}), where_name, path)
                 extra = set(prov_abi) - set(names)
                 if extra:
                     raise InputError(f"{where}.provenance.{abi} names syscalls not in the list: {sorted(extra)}", path)
