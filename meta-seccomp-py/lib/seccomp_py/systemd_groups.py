@@ -141,13 +141,16 @@ class SystemdGroups:
         return result
 
 
-def parse_syscall_filter(text: str, path: str = "<systemd-analyze syscall-filter>") -> Dict[str, Tuple[str, Tuple[str, ...]]]:
+GroupTable = Dict[str, Tuple[str, Tuple[str, ...]]]
+
+
+def parse_syscall_filter(text: str, path: str = "<systemd-analyze syscall-filter>") -> GroupTable:
     """Parse ``systemd-analyze syscall-filter`` output into {group: (description, members)}.
 
     Members keep nested group references (``@aio``); comment sections at column 0 (ungrouped and
     unlisted calls) are not groups and are skipped.
     """
-    groups: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
+    groups: GroupTable = {}
     current: Optional[str] = None
     description = ""
     members: List[str] = []
