@@ -32,13 +32,15 @@ class AbiInfo:
     aliases: Tuple[str, ...] = ()
     # ABIs a 64-bit kernel of this ABI can also run (the compat ABIs a filter must account for)
     compat: Tuple[str, ...] = ()
+    # Added by the kernel to every number of this ABI (x32 bit, MIPS n64 base); tables include it.
+    number_base: int = 0
 
 
 ABI_INFO: Tuple[AbiInfo, ...] = (
     AbiInfo("x86_64", (0xC000003E,), "x86-64", "x86_64", "SCMP_ARCH_X86_64", 64,
             ("x86-64", "amd64", "qemux86-64"), ("x86", "x32")),
     AbiInfo("x86", (0x40000003,), "x86", "x86", "SCMP_ARCH_X86", 32, ("i386", "i686", "ia32", "qemux86")),
-    AbiInfo("x32", (0xC000003E,), "x32", "x32", "SCMP_ARCH_X32", 32, ()),
+    AbiInfo("x32", (0xC000003E,), "x32", "x32", "SCMP_ARCH_X32", 32, (), number_base=X32_SYSCALL_BIT),
     AbiInfo("aarch64", (0xC00000B7,), "arm64", "arm64", "SCMP_ARCH_AARCH64", 64,
             ("arm64", "qemuarm64"), ("arm",)),
     AbiInfo("arm", (0x40000028,), "arm", "arm", "SCMP_ARCH_ARM", 32, ("armhf", "armel", "eabi", "qemuarm")),
@@ -48,7 +50,7 @@ ABI_INFO: Tuple[AbiInfo, ...] = (
             ("ppc64-le", "powerpc64le", "qemuppc64")),
     AbiInfo("s390x", (0x80000016,), "s390x", "s390x", "SCMP_ARCH_S390X", 64, ()),
     AbiInfo("mips64", (0x80000008, 0xC0000008), "mips64", "mips64", "SCMP_ARCH_MIPS64", 64,
-            ("mips64n64", "mipsel64", "mips64el", "mips64-le", "qemumips64")),
+            ("mips64n64", "mipsel64", "mips64el", "mips64-le", "qemumips64"), number_base=5000),
     AbiInfo("loongarch64", (0xC0000102,), "loongarch64", None, "SCMP_ARCH_LOONGARCH64", 64,
             ("loong64", "qemuloongarch64")),
 )
@@ -139,7 +141,8 @@ def get_abi(token: str) -> Abi:
         if code in _AUDIT:
             return abis[_AUDIT[code]]
     known = ", ".join(sorted(abis))
-    raise UnknownAbiError(f"unknown architecture {token!r} (known: {known}; systemd names and audit hex codes work too)")
+    raise UnknownAbiError(
+        f"unknown architecture {token!r} (known: {known}; systemd names and audit hex codes work too)")
 
 
 def abi_for_audit(arch: int, number: int) -> Tuple[Abi, int]:
@@ -154,3 +157,24 @@ def abi_for_audit(arch: int, number: int) -> Tuple[Abi, int]:
     if name == "x86_64" and number & X32_SYSCALL_BIT:
         return abis["x32"], number
     return abis[name], number
+
+
+# uname -m values that are not ABI tokens themselves; a 64-bit kernel reports its native ABI.
+_MACHINE_ABI = {
+    "i386": "x86", "i486": "x86", "i586": "x86", "i686": "x86",
+    "armv5tel": "arm", "armv5tejl": "arm", "armv6l": "arm", "armv7l": "arm", "armv8l": "arm",
+    "mips64": "mips64", "ppc64le": "ppc64le",
+}
+
+
+def host_abi(machine: Optional[str] = None) -> Abi:
+    """The ABI of this machine (or of a given ``uname -m`` string)."""
+    machine = machine if machine is not None else os.uname().machine
+    return get_abi(_MACHINE_ABI.get(machine, machine))
+
+
+def table_metadata() -> Dict[str, object]:
+    """tables.json's top-level facts: schema, linux_version, source (what the numbers come from)."""
+    with open(TABLES_PATH, encoding="utf-8") as handle:
+        data = json.load(handle)
+    return {key: value for key, value in data.items() if key != "abis"}
