@@ -151,13 +151,13 @@ def detect_format(path: str) -> Optional[str]:
             head = handle.read(256 * 1024)
     except OSError:
         return None
-    if b"\0" in head:
-        return None
     text = head.decode("utf-8", "replace")
     lines = text.splitlines()
     if len(head) == 256 * 1024 and lines:
         lines.pop()  # may be cut
     for line in lines[:DETECT_LINES]:
+        if "\0" in line or "\ufffd" in line:
+            continue
         kind = _classify(line)
         if kind == "trace":
             return FORMAT_TRACE
@@ -301,6 +301,7 @@ class _Trace:
         self.expected: Dict[int, _Image] = {}  # child PID -> the parent image that forked it
         self.images: List[_Image] = []  # not folded yet
         self.in_summary = False  # inside a -C summary table
+        self.summary_tables = 0
         self.dangling: Optional[Tuple[_Proc, str, int]] = None  # a call line that ended early
 
     def live(self) -> List[_Proc]:
@@ -526,6 +527,8 @@ class StraceCollector:
         stats = self.stats
         stats.files += 1
         recognised = 0
+        calls_before = stats.syscalls
+        tables_before = trace.summary_tables
         first_bad: Optional[int] = None
         try:
             with open(path, "rb") as handle:
@@ -550,6 +553,8 @@ class StraceCollector:
         self._flush_file_warnings(path)
         if recognised == 0:
             raise InputError("no strace lines in this file", path, first_bad)
+        if stats.syscalls == calls_before and trace.summary_tables > tables_before:
+            raise InputError("only strace summary tables here, no trace: use the strace-summary format", path)
 
     def _trace_line(self, trace: _Trace, path: str, number: int, line: str, default_pid: Optional[int]) -> bool:
         stats = self.stats
@@ -565,6 +570,7 @@ class StraceCollector:
         # -C appends summary tables to the trace; the calls in them are already counted
         if _SUMMARY_MODE_RE.match(stripped) or _is_summary_header(stripped):
             trace.in_summary = True
+            trace.summary_tables += 1
             stats.ignored_lines += 1
             return True
         if trace.in_summary:
@@ -986,6 +992,10 @@ def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _pid_label(image: _Image) -> str:
+    return f"pid {image.pid}" if image.pid is not None else "the unprefixed process"
+
+
 def collect_observations(paths: Iterable[str], abi: Optional[str] = None, by: str = "exe",
                          subject: Optional[str] = None) -> Tuple[List[Observation], StraceStats]:
     """One-shot helper: parse files and return (observations, stats)."""
@@ -996,7 +1006,3 @@ def collect_observations(paths: Iterable[str], abi: Optional[str] = None, by: st
 
 __all__ = ["FORMATS", "FORMAT_SUMMARY", "FORMAT_TRACE", "StraceCollector", "StraceStats",
            "UnknownAbiError", "collect_observations", "detect_format", "host_abi_name"]
-
-
-def _pid_label(image: _Image) -> str:
-    return f"pid {image.pid}" if image.pid is not None else "the unprefixed process"
