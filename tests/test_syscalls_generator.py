@@ -15,8 +15,10 @@ from seccomp_py.syscalls import TABLES_PATH, get_abi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, "tools", "gen-syscall-tables")
-CSV = os.path.normpath(os.path.join(ROOT, "..", "shared", "reference", "libseccomp", "syscalls.csv"))
-FIXTURES = os.path.normpath(os.path.join(ROOT, "..", "shared", "reference", "linux"))
+# the workspace's reference data (libseccomp csv, kernel table fixtures); SECCOMP_PY_REFERENCE overrides
+REFERENCE = os.environ.get("SECCOMP_PY_REFERENCE") or os.path.normpath(os.path.join(ROOT, "..", "shared", "reference"))
+CSV = os.path.join(REFERENCE, "libseccomp", "syscalls.csv")
+FIXTURES = os.path.join(REFERENCE, "linux")
 
 
 def gen(*args):

@@ -25,7 +25,9 @@ from seccomp_py.syscalls.kerneltree import (
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.normpath(os.path.join(ROOT, "..", "shared", "reference", "linux"))
+# the workspace's reference data; SECCOMP_PY_REFERENCE overrides
+REFERENCE = os.environ.get("SECCOMP_PY_REFERENCE") or os.path.normpath(os.path.join(ROOT, "..", "shared", "reference"))
+FIXTURES = os.path.join(REFERENCE, "linux")
 ASM_GENERIC = "/usr/include/asm-generic/unistd.h"
 
 # Names in the old fixture tables that the Linux 7.2 tables rightly lack:
@@ -37,7 +39,7 @@ GONE_SINCE_FIXTURES = {("x86_64", "quotactl_path"), ("x32", "quotactl_path"), ("
 
 def need(path: str) -> str:
     if not os.path.exists(path):
-        pytest.skip(f"{path} not found (reference data of this workspace)")
+        pytest.skip(f"{path} not found (reference data of this workspace; set SECCOMP_PY_REFERENCE)")
     return path
 
 
