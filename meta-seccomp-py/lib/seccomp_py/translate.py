@@ -120,7 +120,6 @@ EQUIVALENTS: Dict[str, Tuple[str, ...]] = {
     "fadvise64_64": ("fadvise64",),
     "arm_fadvise64_64": ("fadvise64", "fadvise64_64"),
     "sync_file_range2": ("sync_file_range",),
-    "arm_sync_file_range": ("sync_file_range", "sync_file_range2"),
     "ugetrlimit": ("getrlimit", "prlimit64"),
     "getrlimit": ("prlimit64",),
     "setrlimit": ("prlimit64",),
