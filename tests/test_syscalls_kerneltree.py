@@ -17,6 +17,7 @@ from seccomp_py.errors import InputError
 from seccomp_py.syscalls import X32_SYSCALL_BIT, get_abi
 from seccomp_py.syscalls.kerneltree import (
     arm_private_calls,
+    compare_with_tables,
     generic_selection,
     kernel_version,
     parse_asm_generic,
@@ -80,6 +81,20 @@ def test_fixture_numbers_agree_with_our_tables(fixture_tree):
         assert wrong == {}, abi
         total += len(table)
     assert total > 3000
+
+
+def test_compare_with_tables(fixture_tree, tmp_path):
+    diffs = compare_with_tables(read_kernel_tree(str(fixture_tree), ["x86_64", "aarch64"]))
+    assert sorted(diffs) == ["aarch64", "x86_64"]
+    x86_64 = diffs["x86_64"]
+    assert not x86_64.conflicts
+    assert x86_64.only_in_kernel == ["quotactl_path"]
+    assert {"cachestat", "mseal", "listns"} <= set(x86_64.only_in_tables) and "openat" not in x86_64.only_in_tables
+    # a kernel that moved a call would misresolve audit records: reported as renumbered
+    write(tmp_path / "k" / "arch" / "x86" / "entry" / "syscalls" / "syscall_64.tbl",
+          "0 common read sys_read\n1 common openat sys_openat\n")
+    diffs = compare_with_tables(read_kernel_tree(str(tmp_path / "k"), ["x86_64"]))
+    assert diffs["x86_64"].conflicts and diffs["x86_64"].renumbered == {"openat": (257, 1)}
 
 
 def test_fixture_abi_selection(fixture_tree):

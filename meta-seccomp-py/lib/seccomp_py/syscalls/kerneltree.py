@@ -481,3 +481,37 @@ def read_kernel_tree(root: str, abis: Optional[Iterable[str]] = None) -> KernelT
     if "arm" in result.abis and not any(n >= 0x0F0000 for n in result.abis["arm"].values()):
         result.notes.append("arm: no ARM private calls (arch/arm/include/uapi/asm/unistd.h not in this tree)")
     return result
+
+
+@dataclass
+class TableDiff:
+    """One ABI of a kernel tree against the bundled tables."""
+
+    abi: str
+    only_in_tables: List[str]  # newer than this kernel (or removed from it): absent on the target
+    only_in_kernel: List[str]  # newer than the bundled tables, or kernel-local additions
+    renumbered: Dict[str, Tuple[int, int]]  # name -> (tables, kernel); never legitimate upstream
+
+    @property
+    def conflicts(self) -> bool:
+        return bool(self.renumbered)
+
+
+def compare_with_tables(kernel: KernelTables) -> Dict[str, TableDiff]:
+    """Differences between what a kernel tree defines and seccomp_py's bundled tables, per ABI read.
+
+    A bbclass can use this against STAGING_KERNEL_DIR: renumbered names mean the bundled tables
+    would misresolve audit records from that kernel; only_in_tables are names the target lacks.
+    """
+    from . import get_abi  # the package imports this module lazily; avoid a cycle at import time
+
+    result = {}
+    for abi_name, table in sorted(kernel.abis.items()):
+        bundled = get_abi(abi_name).by_name
+        result[abi_name] = TableDiff(
+            abi=abi_name,
+            only_in_tables=sorted(set(bundled) - set(table)),
+            only_in_kernel=sorted(set(table) - set(bundled)),
+            renumbered={n: (bundled[n], table[n]) for n in sorted(set(bundled) & set(table)) if bundled[n] != table[n]},
+        )
+    return result
