@@ -944,6 +944,9 @@ class StraceCollector:
                 self._warn(path, number, f"calls column is not a count: {value!r}")
                 return False
             calls = int(value)
+            if calls == 0:
+                self._warn(path, number, f"{name}: 0 calls, left out")
+                return True
         self.stats.summary_rows += 1
         self.stats.syscalls += calls
         self._add(subject, abi, name, None, calls, None, FORMAT_SUMMARY, path, number)
