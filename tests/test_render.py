@@ -268,15 +268,14 @@ def test_firejail_fragment():
     body = [line for line in text.splitlines() if not line.startswith("#")]
     assert body == ["seccomp.block-secondary", "seccomp.keep " + ",".join(sorted(BASIC)),
                     "seccomp-error-action EPERM"]
-    _, text = only(render(make({"x86_64": BASIC, "x86": ["socketcall", "read"]}), "firejail", action="kill"))
-    body = [line for line in text.splitlines() if not line.startswith("#")]
-    assert "seccomp.block-secondary" not in body
-    assert "seccomp.32.keep read,socketcall" in body and "seccomp-error-action kill" in body
+    _, text = only(render(make({"x86_64": BASIC}), "firejail", action="kill"))
+    assert text.splitlines()[-1] == "seccomp-error-action kill"
 
 
-def test_firejail_cannot_express_other_compat_abis():
-    with pytest.raises(RenderError, match="arm"):
-        render(make({"aarch64": ["read"], "arm": ["read"]}), "firejail")
+def test_firejail_cannot_express_compat_abis():
+    for entries in ({"x86_64": BASIC, "x86": ["socketcall"]}, {"aarch64": ["read"], "arm": ["read"]}):
+        with pytest.raises(RenderError, match=r"seccomp\.32\.keep"):
+            render(make(entries), "firejail")
 
 
 def test_paths_for_executable_subjects():

@@ -54,7 +54,7 @@ def cases():
     yield "lxc-kill", render(p, "lxc", subjects=["demo.service"], action="kill", **kw)
     yield "oci", render(p, "oci", **kw)
     yield "oci-enosys", render(p, "oci", subjects=["demo.service"], errno="ENOSYS", **kw)
-    yield "firejail", render(p, "firejail", subjects=["demo.service"], **kw)
+    yield "firejail", render(native_only, "firejail", subjects=["demo.service"], **kw)
 
 
 def normalise(text: str) -> str:

@@ -1,8 +1,10 @@
-"""Firejail profile fragment: ``seccomp.keep`` (native ABI), ``seccomp.32.keep`` (i386 on x86_64).
+"""Firejail profile fragment: ``seccomp.block-secondary``, ``seccomp.keep <names>``, ``seccomp-error-action``.
 
-Firejail's keep filter lets calls of any other architecture through, so when no 32-bit calls were
-profiled the fragment adds ``seccomp.block-secondary``. Firejail only knows a 32-bit filter for i386;
-x32 calls are always refused by its keep filter, and other compat ABIs cannot be listed.
+Firejail's keep filter lets calls of any other architecture through, so the fragment always adds
+``seccomp.block-secondary``. Compat ABIs cannot be rendered: firejail builds the ``seccomp.32.keep``
+filter with its native syscall table (``fseccomp keep``, not ``keep32``; seen in firejail 0.9.72 and in
+upstream src/firejail/seccomp.c seccomp_filter_keep), so the "32-bit" list ends up filtering native calls
+and i386 calls stay unfiltered. tests/consumers/test_firejail.py checks that this is still so.
 """
 
 from __future__ import annotations
@@ -15,13 +17,11 @@ from ._core import Options, RenderError, Selection, header_context, render_templ
 def render(selections: List[Selection], options: Options) -> Dict[str, str]:
     out: Dict[str, str] = {}
     for sel in selections:
-        keep32: List[str] = []
-        for extra in sel.compat:
-            if sel.native.name == "x86_64" and extra.name == "x86":
-                keep32 = extra.names
-            else:
-                raise RenderError(f"Firejail cannot filter {extra.name} calls on {sel.native.name} separately; "
-                                  f"render without that ABI or use another format")
+        if sel.compat:
+            abis = ", ".join(s.name for s in sel.compat)
+            raise RenderError(f"{sel.subject}: Firejail cannot filter compat ABI calls ({abis}): its seccomp.32.keep "
+                              f"is built with the native table and would block native calls; render another format "
+                              f"or drop the compat ABI from the profile")
         keep = sel.names_for(sel.native.name)
         if not keep:
             raise RenderError(f"{sel.subject}: no {sel.native.name} syscalls for seccomp.keep")
@@ -32,10 +32,7 @@ def render(selections: List[Selection], options: Options) -> Dict[str, str]:
             error_action = action.errno_name
         else:
             error_action = action.kind
-        text = render_template(
-            "line", "firejail.profile.j2",
-            keep=keep, keep32=keep32, block_secondary=not keep32, error_action=error_action,
-            **header_context(sel),
-        )
+        text = render_template("line", "firejail.profile.j2", keep=keep, error_action=error_action,
+                               **header_context(sel))
         out[f"{slug(sel.subject)}.profile"] = text
     return out
