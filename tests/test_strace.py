@@ -29,8 +29,9 @@ from seccomp_py.syscalls import get_abi
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "strace")
 NON_RETURNING = {"exit", "exit_group"}  # strace -c does not count calls that never return
 
-TRACES = ["strace-f.txt", "strace-f-tt-T-y.txt", "strace-f-ttt-yy.txt", "strace-f-r-n-i.txt", "strace-f-Y.txt",
-          "strace-f-kill.txt", "strace-p.txt", "strace-f-m32.txt", "strace-f-m32-o.txt", "strace-f-C.txt"]
+TRACES = ["strace-f.txt", "strace-f-stderr.txt", "strace-f-tt-T-y.txt", "strace-f-ttt-yy.txt", "strace-f-r-n-i.txt",
+          "strace-f-Y.txt", "strace-f-kill.txt", "strace-p.txt", "strace-f-m32.txt", "strace-f-m32-o.txt",
+          "strace-f-C.txt"]
 SUMMARIES = ["summary-c.txt", "summary-qcf.txt", "summary-c-S-name.txt", "summary-qcf-m32.txt", "summary-c-U.txt"]
 
 
@@ -228,6 +229,20 @@ def test_attach_has_unknown_exe():
     collector, obs = collect(sample("strace-p.txt"), subject="sleep")
     assert {o.subject for o in obs} == {"sleep"}
     assert collector.stats.warnings == []
+
+
+def test_stderr_lines_split_by_strace_notes():
+    """strace-f-stderr.txt: the note lands inside three call lines; the rest of each call follows on the
+    next line, once as ", child_tidptr=...) = PID" (the clone's return, needed to link the child)."""
+    collector, obs = collect(sample("strace-f-stderr.txt"))
+    assert collector.stats.warnings == []
+    assert collector.stats.orphan_resumed == 0
+    subjects = by_subject(obs)
+    assert set(subjects) == {(exe, "x86_64") for exe in ("/bin/sh", "/bin/echo", "/bin/cat", "/bin/true")}
+    # echo's pipe child ran sh's code (dup2 of the pipe) before its execve: that is sh's, not echo's
+    assert "dup2" in subjects[("/bin/sh", "x86_64")]
+    assert "dup2" not in subjects[("/bin/echo", "x86_64")]
+    assert "execve" not in subjects[("/bin/echo", "x86_64")]
 
 
 # -- 32-bit personality -----------------------------------------------------------------------------

@@ -562,9 +562,9 @@ class StraceCollector:
         dangling = trace.dangling
         if dangling is not None:
             trace.dangling = None
-            if stripped == _UNFINISHED:
-                # stderr output: another tracee's line (or strace's note) broke this call's line in two
-                stats.unfinished += 1
+            # stderr output: strace's "Process N attached" note can break a call's line in two; the
+            # next line then holds the rest of the call ("<unfinished ...>" or ", ...) = 123")
+            if not _looks_like_strace_line(line) and self._continue_call(trace, dangling, line, path):
                 return True
             self._end_dangling(dangling, path)
         # -C appends summary tables to the trace; the calls in them are already counted
@@ -678,6 +678,23 @@ class StraceCollector:
                 self._warn(path, number, f"<... {name} resumed> but {pending[0]} (line {pending[2]}) was pending")
                 proc.pending = None
         self._after_call(trace, proc, name, args, _last_return(resumed.group("rest")), path, number)
+        return True
+
+    def _continue_call(self, trace: _Trace, dangling: Tuple[_Proc, str, int], line: str, path: str) -> bool:
+        proc, name, number = dangling
+        pending = proc.pending
+        if pending is None or pending[2] != number:
+            return False
+        rest = (pending[1] + line).rstrip()
+        if rest.endswith(_UNFINISHED):
+            proc.pending = (name, rest, number)
+            self.stats.unfinished += 1
+            return True
+        ret = _last_return(rest)
+        if ret is None:
+            return False
+        proc.pending = None
+        self._after_call(trace, proc, name, rest, ret, path, number)
         return True
 
     def _end_dangling(self, dangling: Tuple[_Proc, str, int], path: str) -> None:
@@ -966,6 +983,15 @@ class StraceCollector:
         total = self._file_warnings.get(path, 0)
         if total > MAX_WARNINGS_PER_FILE:
             self.stats.warnings.append(f"{path}: {total - MAX_WARNINGS_PER_FILE} more warnings not shown")
+
+
+def _looks_like_strace_line(line: str) -> bool:
+    if line.lstrip().startswith("[pid "):
+        return True
+    _, body = _strip_prefix(line)
+    body = body.rstrip()
+    return bool(_CALL_RE.match(body) or _RESUMED_RE.match(body) or _SIGNAL_RE.match(body) or _EXIT_RE.match(body)
+                or _PERSONALITY_RE.match(body) or _STRACE_MSG_RE.match(body))
 
 
 def _last_return(rest: str) -> Optional[str]:

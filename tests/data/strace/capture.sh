@@ -31,6 +31,8 @@ strace -o "$here/strace-p.txt" -p "$sleeper" 2> /dev/null
 # The personality marker only appears when strace writes to stderr (with -o it is not printed).
 strace -f sh -c "./hello32; true" 2> "$here/strace-f-m32.txt"
 strace -f -o "$here/strace-f-m32-o.txt" sh -c "./hello32; true"
+# stderr again: strace's "Process N attached" note splits call lines (where exactly depends on timing)
+strace -f -tt -T -y /bin/sh -c "/bin/echo hi | /bin/cat > /dev/null; /bin/true" 2> "$here/strace-f-stderr.txt" > /dev/null
 
 strace -c -o "$here/summary-c.txt" ls / > /dev/null
 strace -qcf -o "$here/summary-qcf.txt" sh -c "$workload"
