@@ -451,6 +451,20 @@ def test_stderr_trace_pid_prefixes(tmp_path):
     assert collector.stats.pairs == 1
 
 
+def test_child_done_before_parent_fork_returns(tmp_path):
+    # synthetic (-o ordering): the child runs, execs and exits before the parent's clone returns its PID
+    text = ('1 execve("/bin/sh", ["sh"], 0x0 /* 0 vars */) = 0\n'
+            "1 clone(child_stack=NULL, flags=SIGCHLD <unfinished ...>\n"
+            "2 dup2(3, 1) = 1\n"
+            "2 getppid() = 1\n"
+            "2 +++ exited with 0 +++\n"
+            "1 <... clone resumed>) = 2\n"
+            "1 +++ exited with 0 +++\n")
+    collector, obs = collect(write(tmp_path, "t.txt", text))
+    assert by_subject(obs) == {("/bin/sh", "x86_64"): {"execve", "clone", "dup2", "getppid"}}
+    assert collector.stats.warnings == []
+
+
 def test_orphan_resumed_and_restart_syscall(tmp_path):
     text = ("<... read resumed>\"x\", 1) = 1\n"
             "restart_syscall(<... resuming interrupted clock_nanosleep ...>) = 0\n")

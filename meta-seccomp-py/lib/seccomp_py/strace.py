@@ -299,7 +299,11 @@ class _Trace:
         self.procs: Dict[int, _Proc] = {}
         self.solo: Optional[_Proc] = None  # the process stderr lines without "[pid N]" belong to
         self.expected: Dict[int, _Image] = {}  # child PID -> the parent image that forked it
-        self.images: List[_Image] = []  # not folded yet
+        # closed images that could not be folded yet (no exe, no parent): a root before its exec, or a
+        # child whose parent's fork has not returned; live images are reached through procs
+        self.waiting: Dict[int, _Image] = {}  # by id()
+        # PID -> first image of a process that appeared before any fork returned its PID
+        self.unlinked: Dict[int, _Image] = {}
         self.in_summary = False  # inside a -C summary table
         self.summary_tables = 0
         self.dangling: Optional[Tuple[_Proc, str, int]] = None  # a call line that ended early
@@ -321,14 +325,14 @@ class _Trace:
         proc = _Proc(pid, image)
         if pid is not None:
             self.procs[pid] = proc
+            if parent is None:
+                self.unlinked[pid] = image
         self.collector.stats.processes += 1
         return proc
 
     def new_image(self, pid: Optional[int], path: str, exe: Optional[str], parent: Optional[_Image],
                   abi: Abi) -> _Image:
-        image = _Image(pid, path, exe, parent, abi)
-        self.images.append(image)
-        return image
+        return _Image(pid, path, exe, parent, abi)
 
     def proc_for(self, pid: Optional[int], default_pid: Optional[int], body: str, path: str) -> _Proc:
         if pid is None:
@@ -383,13 +387,16 @@ class _Trace:
         image.closed = True
         if image.exe is not None or image.parent is not None:
             self.collector.fold(image)
+        else:
+            self.waiting[id(image)] = image
 
     def link_child(self, parent: _Image, child_pid: int) -> None:
-        child = self.procs.get(child_pid)
-        if child is None:
-            self.expected[child_pid] = parent
+        """A fork in `parent` returned child_pid: the child's first image runs the parent's code."""
+        first = self.unlinked.pop(child_pid, None)
+        if first is None:
+            if child_pid not in self.procs:  # its lines have not started yet
+                self.expected[child_pid] = parent
             return
-        first = child.first
         if first.parent is None and first.exe is None and first is not parent and not first.folded:
             first.parent = parent
             if not first.abi_explicit:
@@ -398,6 +405,7 @@ class _Trace:
             if first.comm is None:
                 first.comm = parent.comm
             if first.closed:
+                self.waiting.pop(id(first), None)
                 self.collector.fold(first)
 
     def finish(self) -> None:
@@ -407,10 +415,10 @@ class _Trace:
         if self.solo is not None:
             self.close_image(self.solo.image)
             self.solo = None
-        for image in self.images:
-            if not image.folded:
-                self.collector.fold(image)
-        self.images = []
+        for image in self.waiting.values():
+            self.collector.fold(image)
+        self.waiting = {}
+        self.unlinked = {}
         self.expected.clear()
 
 
