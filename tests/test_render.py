@@ -287,3 +287,34 @@ def test_paths_for_executable_subjects():
 def test_unknown_format():
     with pytest.raises(UsageError):
         render(make({"x86_64": BASIC}), "apparmor")
+
+
+# -- CLI ---------------------------------------------------------------------------------------------
+def run_cli(*args):
+    import os
+    import subprocess
+    import sys
+
+    tool = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "seccomp-py")
+    return subprocess.run([sys.executable, tool, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_render_file_folder_and_stdout(tmp_path):
+    src = tmp_path / "demo.json"
+    profile = make({"x86_64": BASIC})
+    profile.add("/usr/bin/other", "x86_64", "read")
+    profile.save(str(src))
+    proc = run_cli("render", str(src), "-f", "systemd", "-s", "demo.service", "-o", str(tmp_path / "one.conf"))
+    assert proc.returncode == 0, proc.stderr
+    assert "# profile: demo.json" in (tmp_path / "one.conf").read_text()
+    proc = run_cli("render", str(src), "-f", "lxc", "-o", str(tmp_path / "out") + "/")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["demo.service.seccomp", "usr_bin_other.seccomp"]
+    proc = run_cli("render", str(src), "-f", "oci", "-s", "demo.service", "--action", "kill", "-o", "-")
+    assert json.loads(proc.stdout)["defaultAction"] == "SCMP_ACT_KILL_PROCESS"
+    proc = run_cli("render", str(src), "-f", "oci", "-o", "-")
+    assert proc.returncode == 2 and "stdout" in proc.stderr
+    proc = run_cli("render", str(src), "-f", "systemd", "-o", str(tmp_path / "x"))
+    assert proc.returncode == 1 and "invalid systemd unit name '/usr/bin/other'" in proc.stderr
+    proc = run_cli("render", str(src), "-f", "systemd", "-s", "demo.service", "--abi", "aarch64", "-o", "-")
+    assert proc.returncode == 1 and "no syscalls for ABI aarch64" in proc.stderr
