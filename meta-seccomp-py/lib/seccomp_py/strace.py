@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from .errors import InputError, UnknownAbiError, UsageError
+from .errors import InputError, UsageError
 from .profile import Observation
 from .syscalls import Abi, get_abi
 
@@ -576,7 +576,8 @@ class StraceCollector:
                 return True
             self._end_dangling(dangling, path)
         # -C appends summary tables to the trace; the calls in them are already counted
-        if _SUMMARY_MODE_RE.match(stripped) or _is_summary_header(stripped):
+        if (stripped.startswith("System call") and _SUMMARY_MODE_RE.match(stripped)) or \
+                ("syscall" in stripped and _is_summary_header(stripped)):
             trace.in_summary = True
             trace.summary_tables += 1
             stats.ignored_lines += 1
@@ -767,14 +768,12 @@ class StraceCollector:
                 if abi.info.bits == 32 and name != "x32":
                     return abi
             return None
-        if mode == "64 bit" and self.native.info.bits == 32:
-            return None
-        return None
+        return None  # e.g. "64 bit" under a 32-bit native ABI, s390's "31 bit"
 
     def _count(self, image: _Image, name: str, number: int, ts: Optional[str]) -> None:
         self.stats.syscalls += 1
         counts = image.counts
-        if counts is None:  # already folded (cannot happen for a live image; be safe)
+        if counts is None:  # only live images get calls and fold when they close; if not, fold it again later
             counts = image.counts = {}
             image.folded = False
         entry = counts.get(name)
@@ -1041,5 +1040,5 @@ def collect_observations(paths: Iterable[str], abi: Optional[str] = None, by: st
     return list(collector.observations()), collector.stats
 
 
-__all__ = ["FORMATS", "FORMAT_SUMMARY", "FORMAT_TRACE", "StraceCollector", "StraceStats",
-           "UnknownAbiError", "collect_observations", "detect_format", "host_abi_name"]
+__all__ = ["FORMATS", "FORMAT_SUMMARY", "FORMAT_TRACE", "StraceCollector", "StraceStats", "collect_observations",
+           "detect_format", "host_abi_name"]
