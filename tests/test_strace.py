@@ -465,6 +465,20 @@ def test_child_done_before_parent_fork_returns(tmp_path):
     assert collector.stats.warnings == []
 
 
+def test_old_strace_notes_and_look_alike_strings(tmp_path):
+    # synthetic: strace 4.x wrote "Process N attached" untagged; a program may write that text too
+    text = ("Process 77 attached\n"
+            'write(1, "Process 12 attached\\n", 20) = 20\n'
+            "vfork(Process 78 attached\n"
+            " <unfinished ...>\n"
+            "[pid    78] getpid() = 78\n"
+            "[pid    77] <... vfork resumed>) = 78\n")
+    collector, obs = collect(write(tmp_path, "t.txt", text), subject="svc")
+    assert collector.stats.warnings == []
+    assert {o.syscall: o.count for o in obs} == {"write": 1, "vfork": 1, "getpid": 1}
+    assert collector.stats.pairs == 1
+
+
 def test_orphan_resumed_and_restart_syscall(tmp_path):
     text = ("<... read resumed>\"x\", 1) = 1\n"
             "restart_syscall(<... resuming interrupted clock_nanosleep ...>) = 0\n")

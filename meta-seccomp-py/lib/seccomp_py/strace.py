@@ -63,8 +63,9 @@ _SIGNAL_RE = re.compile(r"--- (?P<what>.*) ---$")
 _EXIT_RE = re.compile(r"\+\+\+ (?P<what>.*) \+\+\+$")
 _SUPERSEDED_RE = re.compile(r"superseded by execve in pid (?P<pid>\d+)")
 _PERSONALITY_RE = re.compile(r"\[ Process PID[= ](?P<pid>\d+) runs in (?P<mode>.+?) mode\. \]$")
-_STRACE_MSG_RE = re.compile(r"strace: (?P<msg>.*)$")
-_EMBEDDED_MSG_RE = re.compile(r"strace: (?P<msg>Process \d+ (?:attached|detached).*)$")
+# strace's own notes; strace 4.x wrote "Process N attached" without the "strace: " tag
+_STRACE_MSG_RE = re.compile(r"(?:strace: (?P<msg>.*)|(?P<old>Process \d+ (?:attached|detached)(?: .*)?))$")
+_EMBEDDED_MSG_RE = re.compile(r"(?:strace: )?(?P<msg>Process \d+ (?:attached|detached).*)$")
 _RETURN_RE = re.compile(r"\)\s+=\s+(?P<ret>-?\d+|0x[0-9a-fA-F]+|\?)")
 _UNFINISHED = "<unfinished ...>"
 _DETACHED = "<detached ...>"
@@ -611,7 +612,7 @@ class StraceCollector:
             return True
         message = _STRACE_MSG_RE.match(body)
         if message:
-            self._strace_message(trace, message.group("msg"))
+            self._strace_message(trace, message.group("msg") or message.group("old"))
             return True
 
         call = _CALL_RE.match(body)
@@ -652,7 +653,7 @@ class StraceCollector:
             name = call.group("name")
             rest = call.group("rest")
             embedded = _EMBEDDED_MSG_RE.search(rest)
-            if embedded and _last_return(rest[:embedded.start()]) is None:
+            if embedded and _last_return(rest) is None and not rest.endswith(_UNFINISHED):
                 # "vfork(strace: Process 123 attached": strace's note landed inside the call's line
                 self._strace_message(trace, embedded.group("msg"))
                 rest = rest[:embedded.start()]
