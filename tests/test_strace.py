@@ -104,6 +104,18 @@ def test_detect_foreign(tmp_path, text):
     assert detect_format(write(tmp_path, "x.log", text)) is None
 
 
+AUDIT_SAMPLES = sorted(p for p in glob.glob(os.path.join(os.path.dirname(DATA), "audit", "**", "*"), recursive=True)
+                       if os.path.isfile(p))
+
+
+@pytest.mark.parametrize("path", AUDIT_SAMPLES or [None])
+def test_audit_samples_are_not_strace(path):
+    """The collect command auto-detects across parsers: strace must not claim the audit parser's inputs."""
+    if path is None:
+        pytest.skip("no tests/data/audit samples yet")
+    assert detect_format(path) is None
+
+
 def test_detect_binary_and_missing(tmp_path):
     assert detect_format(write(tmp_path, "bin", bytes(range(256)) * 8)) is None
     assert detect_format(str(tmp_path / "missing")) is None
