@@ -104,15 +104,17 @@ def test_detect_foreign(tmp_path, text):
     assert detect_format(write(tmp_path, "x.log", text)) is None
 
 
-AUDIT_SAMPLES = sorted(p for p in glob.glob(os.path.join(os.path.dirname(DATA), "audit", "**", "*"), recursive=True)
-                       if os.path.isfile(p))
+AUDIT_SAMPLES = sorted(
+    p for pattern in ("audit/**/*", "guest/**/*")
+    for p in glob.glob(os.path.join(os.path.dirname(DATA), pattern), recursive=True)
+    if os.path.isfile(p) and not os.path.basename(p).startswith("strace"))
 
 
 @pytest.mark.parametrize("path", AUDIT_SAMPLES or [None])
 def test_audit_samples_are_not_strace(path):
     """The collect command auto-detects across parsers: strace must not claim the audit parser's inputs."""
     if path is None:
-        pytest.skip("no tests/data/audit samples yet")
+        pytest.skip("no tests/data/audit or tests/data/guest samples yet")
     assert detect_format(path) is None
 
 
