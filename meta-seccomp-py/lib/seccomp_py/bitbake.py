@@ -478,6 +478,11 @@ def write_result(result: RenderResult, render_dir: str, manifest_dir: str, pn: s
 def render_recipe(d: Any, report: Optional[Reporter] = None) -> List[str]:
     """do_seccomp_render: validate and render into ${SECCOMP_RENDER_DIR}/rootfs; fail on any error."""
     report = report if report is not None else BitBakeReporter()
+    variant = _get(d, "CLASSOVERRIDE", "class-target")
+    if variant != "class-target":
+        # Filters describe target binaries; native, nativesdk and cross builds get none.
+        report.info(f"{_get(d, 'PN')}: no seccomp filters for {variant} builds")
+        return []
     try:
         result = plan_recipe(d, report)
     except SeccompPyError as exc:
