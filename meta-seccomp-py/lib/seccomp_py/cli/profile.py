@@ -1,0 +1,162 @@
+"""seccomp-py profile: boot an image (or reach a board), profile services in seccomp log mode, write filters."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import UsageError
+from ..progress import Progress
+from ._target_options import TargetSession, add_target_arguments
+
+HELP = "profile services on a qemu image or an SSH board: log mode, workloads, convergence, filters, report"
+
+EPILOG = """\
+examples:
+  seccomp-py profile --qemuboot deploy/core-image-qemux86-64.qemuboot.conf --unit nginx \\
+      --forward 80 --host-workload 'curl -fsS http://127.0.0.1:$SECCOMP_TARGET_PORT_80/' --output out/
+  seccomp-py profile --ssh root@board --unit redis-server --workload bench.sh --output out/
+
+outputs: OUT/profile.json, OUT/report.md, OUT/report.json, OUT/filters/<format>/...
+exit status: 0 complete; 1 failed or incomplete (loss without --allow-loss, no convergence, a unit or
+workload failed: the partial profile is still written and marked incomplete); 2 usage.
+"""
+
+
+def setup_parser(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    add_target_arguments(parser)
+    what = parser.add_argument_group("what to profile")
+    what.add_argument("--unit", action="append", default=[], metavar="UNIT",
+                      help="systemd unit to profile (repeatable; 'nginx' means nginx.service)")
+    what.add_argument("--command", action="append", default=[], metavar="CMD",
+                      help="shell command to profile as a transient unit (systemd-run; repeatable)")
+    how = parser.add_argument_group("workloads and rounds")
+    how.add_argument("--workload", action="append", default=[], metavar="SCRIPT",
+                     help="local script copied to the target and run there with sh (repeatable)")
+    how.add_argument("--target-workload", action="append", default=[], metavar="PATH",
+                     help="script already on the target, run with sh (repeatable)")
+    how.add_argument("--host-workload", action="append", default=[], metavar="CMD",
+                     help="shell command run on the host with SECCOMP_TARGET_HOST, SECCOMP_TARGET_PORT and "
+                          "SECCOMP_TARGET_PORT_<guest port> set (repeatable)")
+    how.add_argument("--max-iterations", type=int, default=5, metavar="N",
+                     help="full rounds at most before giving up on convergence (default: 5)")
+    how.add_argument("--warmup-seconds", type=float, default=5.0, metavar="S",
+                     help="first round: log everything but run the workloads only this long, to learn the "
+                          "frequent calls cheaply; 0 disables it (default: 5)")
+    how.add_argument("--settle-seconds", type=float, default=1.0, metavar="S",
+                     help="pause after (re)starting the units before the workloads (default: 1)")
+    how.add_argument("--workload-timeout", type=float, default=900.0, metavar="S",
+                     help="timeout per workload in a full round (default: 900)")
+    how.add_argument("--catchup-timeout", type=float, default=300.0, metavar="S",
+                     help="how long to wait for journald to deliver all records of a round (default: 300)")
+    how.add_argument("--allow-loss", action="store_true",
+                     help="exit 0 even if audit records were lost (the profile is still marked incomplete)")
+    how.add_argument("--no-restore", action="store_true",
+                     help="leave the log-mode drop-ins in /run on an SSH board (they vanish at reboot anyway)")
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    out.add_argument("--action", choices=("errno", "kill"), default="errno",
+                     help="action of the rendered filters for calls outside the profile (default: errno EPERM)")
+    out.add_argument("--verify", action="store_true",
+                     help="after profiling, verify the profile on the same boot (see 'seccomp-py verify')")
+    out.add_argument("--verify-action", choices=("kill", "errno"), default="kill",
+                     help="action while verifying (default: kill, so any miss is visible in the journal)")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def build_config(args: argparse.Namespace):
+    from ..profiler import ProfileConfig, Workload
+
+    workloads = [Workload("script", p) for p in args.workload]
+    workloads += [Workload("remote", p) for p in args.target_workload]
+    workloads += [Workload("host", c) for c in args.host_workload]
+    return ProfileConfig(
+        units=list(args.unit), commands=list(args.command), workloads=workloads,
+        max_iterations=args.max_iterations, warmup_seconds=args.warmup_seconds,
+        settle_seconds=args.settle_seconds, workload_timeout=args.workload_timeout,
+        catchup_timeout=args.catchup_timeout, allow_loss=args.allow_loss, restore=not args.no_restore,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..profiler import Profiler, ProfilingError, write_outputs
+
+    config = build_config(args)
+    config.units = [u if "." in u else u + ".service" for u in config.units]
+    config.validate()
+    output = args.output
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise UsageError(f"--output {output}: exists and is not a folder")
+    if args.qemuboot and not args.qemu_workdir:
+        args.qemu_workdir = os.path.join(output, "qemu")
+    progress = Progress(quiet=args.quiet)
+    session = TargetSession.from_args(args)
+    verify_result = None
+    try:
+        with session.started(progress):
+            profiler = Profiler(session.target, config, progress, target_info=session.info(),
+                                forwarded=session.forwarded, host_address=session.host_address)
+            result = profiler.run()
+            write_outputs(result, output, action=args.action)
+            if args.verify and result.error is None:
+                from ..verifier import Verifier, VerifyConfig
+
+                verify_config = VerifyConfig(units=list(config.units), commands=list(config.commands),
+                                             workloads=list(config.workloads), action=args.verify_action,
+                                             workload_timeout=args.workload_timeout,
+                                             catchup_timeout=args.catchup_timeout)
+                verify_result = Verifier(session.target, result.profile, verify_config, progress,
+                                         forwarded=session.forwarded, host_address=session.host_address).run()
+                result.report["verify"] = verify_result.to_json()
+                write_outputs(result, output, action=args.action)
+                verify_result.write(output)
+    except BaseException:
+        progress.close()
+        raise
+    progress.close()
+    result.report.setdefault("timings", {})
+    if session.boot_seconds is not None:
+        result.report["timings"] = {"boot": round(session.boot_seconds, 2), **progress.ordered_timings()}
+        write_outputs(result, output, action=args.action)
+    summarize(result, output, sys.stdout)
+    if result.error:
+        raise ProfilingError(f"{first(result.error)} (partial profile, marked incomplete, in {output})")
+    if result.lost_records and not config.allow_loss:
+        raise ProfilingError(f"{result.lost_records} audit record(s) were lost; the profile in {output} is marked "
+                             f"incomplete (--allow-loss accepts that)")
+    if not result.converged:
+        raise ProfilingError(f"no convergence within {config.max_iterations} full round(s); the profile in "
+                             f"{output} is marked incomplete")
+    if verify_result is not None and not verify_result.passed:
+        raise ProfilingError(f"verification failed: {verify_result.summary()} (details in {output}/verify.md)")
+    return 0
+
+
+def first(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def summarize(result, output: str, stream) -> None:
+    report = result.report
+    units = report.get("units") or {}
+    print(f"profile: {report.get('status')}, {len(report.get('iterations') or [])} round(s), "
+          f"converged: {'yes' if result.converged else 'no'}", file=stream)
+    for subject, info in sorted(units.items()):
+        counts = ", ".join(f"{abi} {n}" for abi, n in sorted(info["syscalls"].items())) or "no syscalls"
+        danger = [d["name"] for d in info.get("dangerous") or []]
+        print(f"  {subject}: {counts} ({info['records']} records)"
+              + (f"; dangerous: {', '.join(danger)}" if danger else ""), file=stream)
+    loss = report.get("loss") or {}
+    print(f"records: {report.get('records', {}).get('total_collected', 0)} collected; lost: "
+          f"{result.lost_records} (serial gaps {loss.get('serial_gaps', 0)}, backlog drops "
+          f"{loss.get('backlog_drops', 0)})", file=stream)
+    timings = report.get("timings") or {}
+    if timings:
+        print("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()), file=stream)
+    if report.get("verify"):
+        verify = report["verify"]
+        print(f"verify: {'pass' if verify.get('passed') else 'FAIL'}", file=stream)
+    print(f"output: {output}/profile.json, report.md, report.json, filters/", file=stream)

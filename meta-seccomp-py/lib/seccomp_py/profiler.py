@@ -1,0 +1,967 @@
+"""The profiler: arm services in seccomp log mode, run workloads, collect, iterate to convergence.
+
+One boot, several rounds on a started Target (see seccomp_py.target):
+
+    round 1 (warm-up, --warmup-seconds > 0): arm every unit with nothing known (every call is logged),
+        restart, run the workloads for a few seconds only. This learns the frequent calls (start-up,
+        the request loop) at a small record volume.
+    round N: re-arm with SystemCallLog=~<everything known>, so only new calls are logged; restart; run
+        the full workloads; collect. Stop when a full round adds nothing (converged) or at
+        --max-iterations.
+
+Per round: runtime drop-ins in /run/systemd/system/<unit>.d/ (nothing persists across reboot),
+daemon-reload, restart; `--command` runs as a transient unit with the same property. Collection reads
+the journal by cursor (seccomp_py.journal) until a sentinel run after the workloads shows up, so
+journald has caught up; attribution of records to units is in seccomp_py.attribution.
+
+Every command sent to the target is an argv list quoted with shlex.quote (Target.run does it), or a
+fixed script uploaded as a file; unit names are validated before they reach a path or a unit file.
+
+    result = Profiler(target, ProfileConfig(units=["nginx.service"], workloads=[...])).run()
+    write_outputs(result, "out/")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+
+from . import __version__
+from . import journal as jr
+from .attribution import (
+    HOW_AMBIGUOUS,
+    HOW_PID_REUSE,
+    TOOLS_SCRIPT,
+    Attributor,
+    slice_cgroup,
+    split_gather_output,
+)
+from .errors import SeccompPyError, UsageError
+from .fileio import atomic_write
+from .profile import Profile
+from .progress import Progress
+from .unitname import EXEC_UNIT_TYPES, unit_name_problem
+
+SOURCE = "seccomp-log"
+REMOTE_BASE = "/run/seccomp-py"
+LOG_DROPIN = "50-seccomp-log.conf"
+MIN_SYSTEMD = 247
+FILTER_FORMATS = ("systemd", "lxc", "oci", "firejail")
+
+
+class ProfilingError(SeccompPyError):
+    """Profiling stopped before a complete profile; partial results were saved (marked incomplete)."""
+
+
+class UnitFailed(ProfilingError):
+    """A profiled unit did not start or died during a round."""
+
+
+class WorkloadFailed(ProfilingError):
+    """A workload exited non-zero or timed out in a full round."""
+
+
+class CatchUpTimeout(ProfilingError):
+    """journald did not deliver the sentinel record in time."""
+
+
+class PreflightFailed(ProfilingError):
+    """The target cannot profile (no log action, old systemd, missing unit)."""
+
+
+# -- configuration -----------------------------------------------------------------------------------
+@dataclass
+class Workload:
+    """A workload: a local script copied to the target ("script"), a script already on the target
+    ("remote"), both run there with sh; or a shell command run on the host ("host")."""
+
+    kind: str
+    spec: str
+
+    @property
+    def label(self) -> str:
+        if self.kind == "script":
+            return f"script {os.path.basename(self.spec)}"
+        if self.kind == "remote":
+            return f"target {self.spec}"
+        return f"host {self.spec}"
+
+
+@dataclass
+class ProfileConfig:
+    units: List[str] = field(default_factory=list)
+    commands: List[str] = field(default_factory=list)
+    workloads: List[Workload] = field(default_factory=list)
+    max_iterations: int = 5
+    warmup_seconds: float = 5.0
+    settle_seconds: float = 1.0
+    workload_timeout: float = 900.0
+    start_timeout: float = 180.0
+    catchup_timeout: float = 300.0
+    allow_loss: bool = False
+    restore: bool = True
+    sample_interval: float = 0.3
+    trace_buffer_kb: int = 4096
+    host_env: Dict[str, str] = field(default_factory=dict)
+    known: Dict[str, Set[str]] = field(default_factory=dict)  # unit -> names to start from (silenced)
+
+    def validate(self) -> None:
+        if not self.units and not self.commands:
+            raise UsageError("nothing to profile: give at least one --unit or --command")
+        seen = set()
+        for unit in self.units:
+            problem = unit_name_problem(unit, EXEC_UNIT_TYPES)
+            if problem:
+                raise UsageError(f"--unit {unit!r}: {problem}")
+            if unit.startswith("seccomp-py-"):
+                raise UsageError(f"--unit {unit!r}: the seccomp-py- prefix is reserved for the profiler's units")
+            if unit in seen:
+                raise UsageError(f"--unit {unit!r} given twice")
+            seen.add(unit)
+        if self.max_iterations < 1:
+            raise UsageError("--max-iterations must be at least 1")
+        if self.warmup_seconds < 0:
+            raise UsageError("--warmup-seconds must not be negative")
+        for workload in self.workloads:
+            if workload.kind == "script" and not os.path.isfile(workload.spec):
+                raise UsageError(f"--workload {workload.spec!r}: no such file")
+            if workload.kind not in ("script", "remote", "host"):
+                raise UsageError(f"unknown workload kind {workload.kind!r}")
+
+
+def normalize_unit(name: str) -> str:
+    """'nginx' -> 'nginx.service', as systemctl does."""
+    if "." not in name or name.rsplit(".", 1)[1] not in (
+            "service", "socket", "target", "device", "mount", "automount", "swap", "timer", "path", "slice",
+            "scope"):
+        return name + ".service"
+    return name
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass
+class RoundResult:
+    number: int
+    kind: str  # warm-up | full
+    added: Dict[str, List[str]] = field(default_factory=dict)
+    records: int = 0
+    log_records: int = 0
+    repeat_records: int = 0
+    seconds: Dict[str, float] = field(default_factory=dict)
+    catchup_seconds: float = 0.0
+
+    @property
+    def new_names(self) -> int:
+        return sum(len(v) for v in self.added.values())
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"round": self.number, "kind": self.kind, "added": self.added, "records": self.records,
+                "log_records": self.log_records, "repeat_records": self.repeat_records,
+                "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+                "catchup_seconds": round(self.catchup_seconds, 2)}
+
+
+@dataclass
+class ProfileResult:
+    profile: Profile
+    report: Dict[str, Any]
+    converged: bool
+    incomplete: bool
+    error: Optional[str] = None
+    lost_records: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.incomplete
+
+
+# -- the target side ---------------------------------------------------------------------------------
+class Remote:
+    """Thin helpers over a Target for the commands the profiler needs."""
+
+    def __init__(self, target, token: str) -> None:
+        self.target = target
+        self.token = token
+        self.workdir = f"{REMOTE_BASE}/{token}"
+
+    def run(self, argv: Sequence[str], timeout: float = 60.0, check: bool = False, input=None):
+        return self.target.run(list(argv), timeout=timeout, check=check, input=input)
+
+    @property
+    def tools(self) -> str:
+        return f"{self.workdir}/tools.sh"
+
+    def tool(self, command: str, *args: str, timeout: float = 120.0, check: bool = False):
+        """Run a command of the uploaded helper script (attribution.TOOLS_SCRIPT)."""
+        return self.run(["sh", self.tools, command, *args], timeout=timeout, check=check)
+
+    def write(self, path: str, data: str, mode: int = 0o644) -> None:
+        self.target.write_file(path, data, mode)
+
+    def mkdir(self, path: str) -> None:
+        self.run(["mkdir", "-p", path], check=True)
+
+    def systemctl_show(self, unit: str, props: Sequence[str]) -> Dict[str, str]:
+        return self.show_units([unit], props)[unit]
+
+    def show_units(self, units: Sequence[str], props: Sequence[str]) -> Dict[str, Dict[str, str]]:
+        """`systemctl show` for several units in one round trip (blocks come back in order)."""
+        result = self.run(["systemctl", "show", "--property=" + ",".join(["Id", *props]), "--", *units],
+                          check=True)
+        return parse_show_blocks(result.stdout, units)
+
+    def install(self, path: str, data: str, mode: int = 0o644) -> None:
+        """Create the folder and replace the file atomically, in one command."""
+        folder = os.path.dirname(path)
+        script = 'mkdir -p -- "$1" && cat > "$2.tmp" && chmod "$3" "$2.tmp" && mv -f -- "$2.tmp" "$2"'
+        self.run(["sh", "-c", script, "sh", folder, path, f"{mode:o}"], input=data.encode(), check=True)
+
+    def unit_diagnostics(self, unit: str, lines: int = 15) -> str:
+        text = []
+        with contextlib.suppress(SeccompPyError):
+            status = self.run(["systemctl", "status", "--no-pager", "--lines=0", "--", unit], timeout=30)
+            text.append(status.stdout.strip())
+        with contextlib.suppress(SeccompPyError):
+            logs = self.run(["journalctl", "--no-pager", "-q", "-o", "short-monotonic", "-n", str(lines),
+                             "-u", unit], timeout=30)
+            text.append(logs.stdout.strip())
+        return "\n".join(t for t in text if t)
+
+
+@dataclass
+class TargetFacts:
+    machine: str = ""
+    abi: str = ""
+    kernel: str = ""
+    systemd_version: int = 0
+    actions_logged: str = ""
+    tracefs: bool = False
+
+
+def systemd_version_of(text: str) -> int:
+    for word in text.split()[:3]:
+        digits = word.split(".")[0].split("~")[0]
+        if digits.isdigit():
+            return int(digits)
+    return 0
+
+
+def probe_target(remote: Remote) -> TargetFacts:
+    """uname, systemd version, seccomp actions_logged in one round trip."""
+    script = ("uname -m; uname -r; systemctl --version | head -n1; "
+              "cat /proc/sys/kernel/seccomp/actions_logged 2>/dev/null || echo '?'")
+    result = remote.run(["sh", "-c", script], timeout=60, check=True)
+    lines = [*result.stdout.splitlines(), "", "", "", ""]
+    from .syscalls import host_abi
+
+    facts = TargetFacts(machine=lines[0].strip(), kernel=lines[1].strip(),
+                        systemd_version=systemd_version_of(lines[2].replace("systemd", " ")),
+                        actions_logged=lines[3].strip())
+    try:
+        facts.abi = host_abi(facts.machine).name
+    except SeccompPyError as exc:
+        raise PreflightFailed(f"target machine {facts.machine!r} has no ABI seccomp-py knows: {exc}") from None
+    return facts
+
+
+# -- the profiler ------------------------------------------------------------------------------------
+class Profiler:
+    def __init__(self, target, config: ProfileConfig, progress: Optional[Progress] = None,
+                 target_info: Optional[Dict[str, Any]] = None, forwarded: Optional[Dict[int, int]] = None,
+                 host_address: Optional[Tuple[str, int]] = None) -> None:
+        config.units = [normalize_unit(u) for u in config.units]
+        config.validate()
+        self.target = target
+        self.config = config
+        self.progress = progress or Progress(quiet=True)
+        self.target_info = dict(target_info or {})
+        self.forwarded = dict(forwarded or {})
+        self.host_address = host_address
+        self.token = uuid.uuid4().hex[:10]
+        self.remote = Remote(target, self.token)
+        self.facts = TargetFacts()
+        self.profile = Profile()
+        self.rounds: List[RoundResult] = []
+        self.command_units: Dict[str, str] = {}  # transient unit -> subject
+        for i, command in enumerate(config.commands, 1):
+            self.command_units[f"seccomp-py-cmd{i}-{self.token}.service"] = command_subject(command)
+        self.cgroups: Dict[str, str] = {}
+        self.attributor: Optional[Attributor] = None
+        self.trace_instance: Optional[str] = None
+        self.sampler_unit: Optional[str] = None
+        self.serials = jr.SerialTracker()
+        self.notices = jr.LossNotices()
+        self.audit_reader: Optional[jr.CursorReader] = None
+        self.notice_reader: Optional[jr.CursorReader] = None
+        self.sentinel_serials: List[int] = []
+        self.counts: Dict[str, Any] = {"seccomp": 0, "log": 0, "sentinel": 0, "unknown": 0,
+                                       "non_log": {}, "audit_entries": 0, "repeat": 0}
+        self.unit_stats: Dict[str, Dict[str, Any]] = {}
+        self.ambiguous: List[Dict[str, Any]] = []
+        self.workload_runs: List[Dict[str, Any]] = []
+        self.catchup_timeouts = 0
+        self.incomplete_reasons: List[str] = []
+        self.notes: List[str] = []
+        self.armed = False
+        self.initially_active: Dict[str, bool] = {}
+        self.error: Optional[str] = None
+        self.converged = False
+        self.remote_ready = False
+        self._seed_known = {normalize_unit(u): set(n) for u, n in config.known.items()}
+
+    # -- subjects --------------------------------------------------------------------------------
+    @property
+    def armed_units(self) -> List[str]:
+        return list(self.config.units) + list(self.command_units)
+
+    def subject_of(self, unit: str) -> str:
+        return self.command_units.get(unit, unit)
+
+    def known_names(self, unit: str) -> Set[str]:
+        """Names to silence for a unit: known on every ABI it was seen on (a name seen only on the compat
+        ABI must still be logged natively), plus any names given up front."""
+        subject = self.subject_of(unit)
+        abis = self.profile.abis(subject)
+        sets = [set(self.profile.syscalls(subject, abi)) for abi in abis]
+        known = set.intersection(*sets) if sets else set()
+        return known | self._seed_known.get(unit, set())
+
+    # -- main ------------------------------------------------------------------------------------
+    def run(self) -> ProfileResult:
+        try:
+            self._run()
+        except KeyboardInterrupt:
+            self.error = "interrupted (Ctrl-C)"
+            self.incomplete_reasons.append("the run was interrupted")
+            self._cleanup()
+            raise
+        except SeccompPyError as exc:
+            self.error = str(exc)
+            self.incomplete_reasons.append(f"profiling stopped: {first_line(str(exc))}")
+        except Exception as exc:  # keep partial data even on a bug; the CLI shows the message
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.incomplete_reasons.append(f"profiling stopped: {self.error}")
+        self._cleanup()
+        return self._result()
+
+    def _run(self) -> None:
+        with self.progress.phase("preflight"):
+            self._preflight()
+        with self.progress.phase("arm"):
+            self._prepare_remote()
+        self._start_journal()
+        full_rounds = 0
+        number = 0
+        while True:
+            number += 1
+            warm = number == 1 and self.config.warmup_seconds > 0
+            round_ = RoundResult(number, "warm-up" if warm else "full")
+            self.rounds.append(round_)
+            self.progress.log(f"round {number} ({round_.kind}): arming {len(self.armed_units)} unit(s)")
+            self._round(round_)
+            added = ", ".join(f"{self.subject_of(u)} +{len(v)}" for u, v in round_.added.items() if v)
+            self.progress.log(f"round {number}: {round_.records} records, {round_.new_names} new syscalls"
+                              + (f" ({added})" if added else ""))
+            if not warm:
+                full_rounds += 1
+                if round_.new_names == 0:
+                    self.converged = True
+                    break
+            if number >= self.config.max_iterations + (1 if self.config.warmup_seconds > 0 else 0):
+                break
+        if not self.converged:
+            self.incomplete_reasons.append(
+                f"did not converge: the last of {full_rounds} full round(s) still found new syscalls "
+                f"(raise --max-iterations)")
+
+    # -- preflight -------------------------------------------------------------------------------
+    def _preflight(self) -> None:
+        self.progress.status("probing the target")
+        self.facts = probe_target(self.remote)
+        if self.facts.systemd_version and self.facts.systemd_version < MIN_SYSTEMD:
+            raise PreflightFailed(f"systemd {self.facts.systemd_version} on the target has no SystemCallLog= "
+                                  f"(needs {MIN_SYSTEMD} or later)")
+        if "log" not in self.facts.actions_logged.split():
+            raise PreflightFailed(
+                f"the kernel does not log the seccomp 'log' action (actions_logged: "
+                f"{self.facts.actions_logged or 'missing'}); fix: echo '{self.facts.actions_logged} log' > "
+                f"/proc/sys/kernel/seccomp/actions_logged (run 'seccomp-py doctor' for all checks)")
+        shown = self.remote.show_units(self.config.units, ["LoadState", "ActiveState", "ControlGroup", "Slice"]) \
+            if self.config.units else {}
+        for unit in self.config.units:
+            props = shown[unit]
+            self.initially_active[unit] = props.get("ActiveState") in ("active", "reloading", "activating")
+            if props.get("LoadState") != "loaded":
+                raise PreflightFailed(f"unit {unit} is not known on the target (LoadState="
+                                      f"{props.get('LoadState') or '?'})")
+            self.cgroups[unit] = unit_cgroup(unit, props)
+            self.unit_stats[unit] = {"records": 0, "exes": set(), "attribution": {}}
+        for unit in self.command_units:
+            self.cgroups[unit] = f"/system.slice/{unit}"
+            self.unit_stats[unit] = {"records": 0, "exes": set(), "attribution": {}}
+        self.attributor = Attributor(self.cgroups)
+        self.progress.log(f"target: {self.facts.machine} ({self.facts.abi}), kernel {self.facts.kernel}, "
+                          f"systemd {self.facts.systemd_version}")
+
+    def _prepare_remote(self) -> None:
+        self.progress.status("uploading scripts")
+        remote = self.remote
+        self.remote_ready = True
+        remote.install(remote.tools, TOOLS_SCRIPT, 0o755)
+        self.remote_workloads: Dict[int, str] = {}
+        for i, workload in enumerate(self.config.workloads):
+            if workload.kind == "script":
+                path = f"{remote.workdir}/w{i + 1}-{safe_basename(workload.spec)}"
+                self.target.put(workload.spec, path, 0o755)
+                self.remote_workloads[i] = path
+            elif workload.kind == "remote":
+                self.remote_workloads[i] = workload.spec
+        result = remote.tool("trace-setup", f"seccomp-py-{self.token}", str(self.config.trace_buffer_kb))
+        instance = result.stdout.strip().splitlines()[-1] if result.ok and result.stdout.strip() else ""
+        if instance.startswith("/"):
+            self.trace_instance = instance
+            self.facts.tracefs = True
+            # Events run from now on; each round reads and clears the buffer.
+        else:
+            self.notes.append("tracefs (sched_process_fork, cgroup_attach_task) is not available on the target: "
+                              "attribution falls back to sampling cgroup.procs, which can miss short-lived "
+                              "helpers when several units are profiled at once")
+
+    def _start_journal(self) -> None:
+        run = jr.target_runner(self.target)
+        cursor = jr.journal_tail_cursor(run)
+        if cursor is None:
+            raise PreflightFailed("journalctl on the target printed no cursor; is journald running?")
+        self.audit_reader = jr.CursorReader(run, cursor, jr.AUDIT_FIELDS, ["_TRANSPORT=audit"],
+                                            timeout=self.config.catchup_timeout + 60)
+        self.notice_reader = jr.CursorReader(run, cursor, jr.NOTICE_FIELDS,
+                                             ["_TRANSPORT=kernel", "_TRANSPORT=driver"], timeout=120)
+
+    # -- one round -------------------------------------------------------------------------------
+    def _round(self, round_: RoundResult) -> None:
+        started = time.monotonic()
+        with self.progress.phase("arm", f"round {round_.number}"):
+            self._arm(round_)
+        round_.seconds["arm"] = time.monotonic() - started
+        started = time.monotonic()
+        with self.progress.phase("workload", f"round {round_.number}"):
+            self._run_workloads(round_)
+            self._check_units_alive(round_)
+        round_.seconds["workload"] = time.monotonic() - started
+        started = time.monotonic()
+        with self.progress.phase("arm", f"round {round_.number}: stop"):
+            self._stop_units()
+        round_.seconds["arm"] += time.monotonic() - started
+        started = time.monotonic()
+        with self.progress.phase("collect", f"round {round_.number}"):
+            self._collect(round_)
+        round_.seconds["collect"] = time.monotonic() - started
+
+    def _arm(self, round_: RoundResult) -> None:
+        from .render import render_log_dropin
+
+        abi = self.facts.abi
+        for unit in self.config.units:
+            text = render_log_dropin(sorted(self.known_names(unit)), abi, unit=unit,
+                                     profile_name=f"seccomp-py profile round {round_.number}")
+            self.remote.install(f"/run/systemd/system/{unit}.d/{LOG_DROPIN}", text)
+        self.armed = True
+        if self.config.units:
+            self.progress.status("daemon-reload")
+            self.remote.run(["systemctl", "daemon-reload"], timeout=120, check=True)
+        self._start_sampler()
+        if self.config.units:
+            self.progress.status("restarting " + " ".join(self.config.units))
+            result = self.remote.run(["systemctl", "restart", "--", *self.config.units],
+                                     timeout=self.config.start_timeout)
+            if not result.ok:
+                failed = self._failed_units() or self.config.units
+                raise UnitFailed(self._unit_failure_message(failed, "did not start"))
+        for unit, subject in self.command_units.items():
+            self._start_command(unit, subject, round_)
+        if self.config.settle_seconds > 0:
+            time.sleep(self.config.settle_seconds)
+        failed = self._failed_units()
+        if failed:
+            raise UnitFailed(self._unit_failure_message(failed, "did not stay up after start"))
+
+    def _start_command(self, unit: str, subject: str, round_: RoundResult) -> None:
+        from .render import render_log_dropin
+
+        self.remote.run(["sh", "-c", 'systemctl stop -- "$1" 2>/dev/null; systemctl reset-failed -- "$1" '
+                         '2>/dev/null; true', "sh", unit], timeout=60)
+        text = render_log_dropin(sorted(self.known_names(unit)), self.facts.abi, unit=unit)
+        argv = ["systemd-run", "--quiet", f"--unit={unit}", "--property=RemainAfterExit=yes",
+                "--property=Type=exec"]
+        argv += [f"--property={prop}" for prop in dropin_properties(text) if not prop.endswith("=")]
+        argv += ["--", "/bin/sh", "-c", self.config.commands[list(self.command_units).index(unit)]]
+        result = self.remote.run(argv, timeout=self.config.start_timeout)
+        if not result.ok:
+            raise UnitFailed(f"--command {subject!r} did not start: {first_line(result.stderr) or result.status}")
+
+    def _failed_units(self) -> List[str]:
+        if not self.config.units:
+            return []
+        shown = self.remote.show_units(self.config.units, ["ActiveState", "Type", "Result"])
+        return [u for u in self.config.units if not unit_is_up(shown[u])]
+
+    def _stop_units(self) -> None:
+        """Stop what the round started, so the shutdown path is logged inside this round's window."""
+        if self.config.units:
+            self.progress.status("stopping " + " ".join(self.config.units))
+            result = self.remote.run(["systemctl", "stop", "--", *self.config.units],
+                                     timeout=self.config.start_timeout)
+            if not result.ok:
+                raise UnitFailed(self._unit_failure_message(self.config.units, "did not stop cleanly"))
+        for unit in self.command_units:
+            self.remote.run(["systemctl", "stop", "--", unit], timeout=self.config.start_timeout)
+
+    def _unit_failure_message(self, units: Sequence[str], what: str) -> str:
+        parts = [f"unit {', '.join(units)} {what} under seccomp log mode"]
+        for unit in units:
+            diag = self.remote.unit_diagnostics(unit)
+            if diag:
+                parts.append(f"--- {unit}:\n{diag}")
+        return "\n".join(parts)
+
+    def _check_units_alive(self, round_: RoundResult) -> None:
+        failed = self._failed_units()
+        if failed:
+            raise UnitFailed(self._unit_failure_message(failed, f"stopped during the round {round_.number} "
+                                                                f"workloads"))
+        for unit, subject in self.command_units.items():
+            props = self.remote.systemctl_show(unit, ["ActiveState", "Result", "ExecMainStatus"])
+            if props.get("Result") not in ("success", None, ""):
+                raise UnitFailed(f"--command {subject!r} failed (result {props.get('Result')}, exit status "
+                                 f"{props.get('ExecMainStatus')})\n{self.remote.unit_diagnostics(unit)}")
+
+    # -- attribution helpers on the target --------------------------------------------------------
+    def _start_sampler(self) -> None:
+        """Without tracefs, sample cgroup.procs in the background; with it, one sample at round end."""
+        if self.facts.tracefs:
+            return
+        unit = f"seccomp-py-sampler-{self.token}.service"
+        self.remote.run(["sh", "-c", 'systemctl stop -- "$1" 2>/dev/null; systemctl reset-failed -- "$1" '
+                         '2>/dev/null; true', "sh", unit], timeout=60)
+        out = f"{self.remote.workdir}/samples"
+        argv = ["systemd-run", "--quiet", f"--unit={unit}", f"--property=StandardOutput=append:{out}",
+                "--", "/bin/sh", self.remote.tools, "sample", f"{self.config.sample_interval:g}",
+                cgroup_root_expr(), *[f"{u}={p}" for u, p in self.cgroups.items()]]
+        result = self.remote.run(argv, timeout=60)
+        if result.ok:
+            self.sampler_unit = unit
+        else:
+            self.notes.append(f"the cgroup sampler did not start: {first_line(result.stderr)}")
+
+    def _gather_attribution(self) -> None:
+        """One round trip: the round's trace events (then cleared), a cgroup sample, the sampler's output."""
+        assert self.attributor is not None
+        if self.sampler_unit:
+            self.remote.run(["systemctl", "stop", "--", self.sampler_unit], timeout=60)
+            self.sampler_unit = None
+        result = self.remote.tool("gather", self.trace_instance or "-", f"{self.remote.workdir}/samples",
+                                  cgroup_root_expr(), *[f"{u}={p}" for u, p in self.cgroups.items()], timeout=300)
+        trace, stats, samples = split_gather_output(result.stdout)
+        self.attributor.feed_trace(trace)
+        self.attributor.feed_overruns(stats)
+        self.attributor.feed_samples(samples)
+
+    # -- workloads --------------------------------------------------------------------------------
+    def _run_workloads(self, round_: RoundResult) -> None:
+        warm = round_.kind == "warm-up"
+        budget_end = time.monotonic() + self.config.warmup_seconds if warm else None
+        for i, workload in enumerate(self.config.workloads):
+            if budget_end is not None:
+                timeout = budget_end - time.monotonic()
+                if timeout < 0.5:
+                    self.workload_runs.append({"round": round_.number, "label": workload.label,
+                                               "status": "skipped (warm-up budget used)", "seconds": 0.0})
+                    continue
+            else:
+                timeout = self.config.workload_timeout
+            self.progress.status(f"round {round_.number}: {workload.label}")
+            started = time.monotonic()
+            if workload.kind == "host":
+                status, detail = self._run_host(workload.spec, timeout, round_)
+            else:
+                status, detail = self._run_on_target(self.remote_workloads[i], timeout, warm)
+            seconds = time.monotonic() - started
+            label_status = "ok" if status == 0 else ("timed out" if status is None else f"exit {status}")
+            if warm and status != 0:
+                label_status += " (expected in a warm-up)"
+            self.workload_runs.append({"round": round_.number, "label": workload.label, "status": label_status,
+                                       "seconds": round(seconds, 2)})
+            if status != 0 and not warm:
+                raise WorkloadFailed(f"workload {workload.label} {label_status} in round {round_.number}"
+                                     + (f": {detail}" if detail else ""))
+
+    def _run_on_target(self, path: str, timeout: float, warm: bool) -> Tuple[Optional[int], str]:
+        seconds = max(1, int(timeout + 0.999))
+        argv = ["timeout", "-s", "KILL" if warm else "TERM", str(seconds), "sh", path]
+        result = self.remote.run(["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", self.remote.workdir,
+                                  *argv], timeout=seconds + 60)
+        status: Optional[int] = result.status
+        if status != 0 and result.duration >= seconds - 0.5:
+            status = None  # timeout(1) ended it
+        detail = first_line(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "")
+        return status, detail
+
+    def _run_host(self, command: str, timeout: float, round_: RoundResult) -> Tuple[Optional[int], str]:
+        env = dict(os.environ)
+        env.update(self.host_env(round_))
+        with subprocess.Popen(command, shell=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True) as proc:
+            try:
+                output, _ = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                output, _ = proc.communicate()
+                return None, ""
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                raise
+        text = output.decode("utf-8", errors="replace").strip()
+        return proc.returncode, first_line(text.splitlines()[-1] if text else "")
+
+    def host_env(self, round_: Optional[RoundResult] = None) -> Dict[str, str]:
+        env = dict(self.config.host_env)
+        if self.host_address is not None:
+            env["SECCOMP_TARGET_HOST"] = self.host_address[0]
+            env["SECCOMP_TARGET_PORT"] = str(self.host_address[1])
+        for guest, host in sorted(self.forwarded.items()):
+            env[f"SECCOMP_TARGET_PORT_{guest}"] = str(host)
+        if round_ is not None:
+            env["SECCOMP_ROUND"] = str(round_.number)
+            env["SECCOMP_ROUND_KIND"] = round_.kind
+        return env
+
+    # -- collection -------------------------------------------------------------------------------
+    def _collect(self, round_: RoundResult) -> None:
+        assert self.audit_reader is not None and self.notice_reader is not None
+        sentinel = jr.Sentinel()
+        self.progress.status("sentinel")
+        result = self.remote.run(sentinel.command(), timeout=120)
+        if not result.ok:
+            raise ProfilingError(f"the sentinel could not run (systemd-run exit {result.status}): "
+                                 f"{first_line(result.stderr)}")
+        sentinel.parse_pid(result.stdout)
+        started = time.monotonic()
+        deadline = started + self.config.catchup_timeout
+        records: List[jr.SeccompRecord] = []
+        found = False
+        delay = 0.3
+        while True:
+            entries = self.audit_reader.poll()
+            seccomp, serials = jr.split_audit(entries)
+            self.counts["audit_entries"] += len(entries)
+            for serial in serials:
+                self.serials.add(serial)
+            for entry in seccomp:
+                record = jr.decode_seccomp(entry)
+                if sentinel.matches(record.pid, record.syscall):
+                    found = True
+                    self.counts["sentinel"] += 1
+                    if record.serial is not None:
+                        self.sentinel_serials.append(record.serial)
+                    continue
+                records.append(record)
+            self.progress.status(f"waiting for journald: {len(records)} records so far")
+            if found:
+                break
+            if time.monotonic() >= deadline:
+                self.catchup_timeouts += 1
+                self._ingest(round_, records)
+                raise CatchUpTimeout(f"journald did not deliver the round {round_.number} sentinel within "
+                                     f"{self.config.catchup_timeout:g} s ({len(records)} records read); raise "
+                                     f"--catchup-timeout or reduce the workload's record volume")
+            time.sleep(delay)
+            delay = min(2.0, delay * 1.5)
+        round_.catchup_seconds = time.monotonic() - started
+        self.notices.feed(self.notice_reader.poll())
+        self.progress.status("attribution")
+        self._gather_attribution()
+        self._ingest(round_, records)
+
+    def _ingest(self, round_: RoundResult, records: List[jr.SeccompRecord]) -> None:
+        assert self.attributor is not None
+        round_.records += len(records)
+        self.counts["seccomp"] += len(records)
+        before = {u: {abi: set(self.profile.syscalls(self.subject_of(u), abi))
+                      for abi in self.profile.abis(self.subject_of(u))} for u in self.armed_units}
+        log_records = [r for r in records if r.is_log]
+        for record in records:
+            if not record.is_log:
+                key = record.action
+                self.counts["non_log"][key] = self.counts["non_log"].get(key, 0) + 1
+        attributions = self.attributor.resolve_all([(r.pid, r.exe) for r in log_records])
+        for record, attribution in zip(log_records, attributions):
+            self.counts["log"] += 1
+            round_.log_records += 1
+            if record.syscall is None or record.abi is None:
+                self.counts["unknown"] += 1
+                arch = f"0x{record.arch:08x}" if record.arch is not None else "?"
+                self.notes.append(f"unresolved record: arch {arch} syscall {record.number} "
+                                  f"(pid {record.pid}, exe {record.exe})")
+                continue
+            if attribution.how in (HOW_AMBIGUOUS, HOW_PID_REUSE) and len(self.ambiguous) < 200:
+                self.ambiguous.append({"pid": record.pid, "exe": record.exe, "comm": record.comm,
+                                       "syscall": record.syscall, "units": list(attribution.units),
+                                       "how": attribution.how})
+            for unit in attribution.units:
+                subject = self.subject_of(unit)
+                stats = self.unit_stats.setdefault(unit, {"records": 0, "exes": set(), "attribution": {}})
+                stats["records"] += 1
+                if record.exe:
+                    stats["exes"].add(record.exe)
+                stats["attribution"][attribution.how] = stats["attribution"].get(attribution.how, 0) + 1
+                if record.syscall in before.get(unit, {}).get(record.abi, set()):
+                    round_.repeat_records += 1
+                    self.counts["repeat"] += 1
+                self.profile.add(subject, record.abi, record.syscall, first_seen=record.time, source=SOURCE,
+                                 exe=record.exe)
+        for unit in self.armed_units:
+            subject = self.subject_of(unit)
+            new: Set[str] = set()
+            for abi in self.profile.abis(subject):
+                new |= set(self.profile.syscalls(subject, abi)) - before.get(unit, {}).get(abi, set())
+            round_.added[subject] = sorted(new)
+
+    # -- loss and cleanup -------------------------------------------------------------------------
+    def loss(self) -> Dict[str, Any]:
+        upto = max(self.sentinel_serials) if self.sentinel_serials else None
+        gaps = self.serials.gap_count(upto=upto)
+        out: Dict[str, Any] = {"serial_gaps": gaps, "catchup_timeouts": self.catchup_timeouts,
+                               "trace_overruns": self.attributor.trace_overruns if self.attributor else 0}
+        out.update(self.notices.to_json())
+        return out
+
+    def lost_records(self) -> int:
+        loss = self.loss()
+        return int(loss["serial_gaps"]) + int(loss["backlog_drops"]) + int(loss["journald_drops"])
+
+    def _cleanup(self) -> None:
+        """Undo what we did on the target. Best effort: the target may be gone."""
+        if not self.remote_ready and not self.armed:
+            return
+        steps: List[Callable[[], object]] = []
+        if self.sampler_unit:
+            steps.append(lambda: self.remote.run(["systemctl", "stop", "--", self.sampler_unit], timeout=30))
+        for unit in self.command_units:
+            steps.append(lambda u=unit: self.remote.run(
+                ["sh", "-c", 'systemctl stop -- "$1" 2>/dev/null; systemctl reset-failed -- "$1" 2>/dev/null; true',
+                 "sh", u], timeout=60))
+        if self.trace_instance:
+            steps.append(lambda: self.remote.tool("trace-collect", self.trace_instance, "remove"))
+        if self.config.restore and self.armed and self.config.units:
+            paths = [f"/run/systemd/system/{u}.d/{LOG_DROPIN}" for u in self.config.units]
+            steps.append(lambda: self.remote.run(["sh", "-c", 'rm -f -- "$@" && systemctl daemon-reload', "sh",
+                                                  *paths], timeout=120))
+            back = [u for u in self.config.units if self.initially_active.get(u)]
+            if back:
+                steps.append(lambda: self.remote.run(["systemctl", "start", "--", *back],
+                                                     timeout=self.config.start_timeout))
+        if self.remote_ready:
+            steps.append(lambda: self.remote.run(["rm", "-rf", "--", self.remote.workdir], timeout=30))
+        with self.progress.phase("cleanup"):
+            for step in steps:
+                try:
+                    step()
+                except SeccompPyError as exc:
+                    self.notes.append(f"cleanup on the target failed: {first_line(str(exc))}")
+                    break  # the target is most likely gone; the rest would fail the same way
+
+    # -- result ----------------------------------------------------------------------------------
+    def _result(self) -> ProfileResult:
+        loss = self.loss()
+        lost = self.lost_records()
+        if lost:
+            self.incomplete_reasons.append(
+                f"audit records were lost: {loss['serial_gaps']} serial gap(s), {loss['backlog_drops']} kernel "
+                f"backlog drop message(s), {loss['journald_drops']} journald drop(s)")
+        if loss["trace_overruns"]:
+            self.notes.append(f"{loss['trace_overruns']} trace events were overwritten (ring buffer full); "
+                              f"attribution fell back to samples/exe for those pids")
+        incomplete = bool(self.incomplete_reasons)
+        self.profile.incomplete = incomplete
+        self.profile.notes = [f"profiled by seccomp-py {__version__} with seccomp log mode "
+                              f"({len(self.rounds)} round(s), {'converged' if self.converged else 'not converged'})"]
+        self.profile.notes += self.incomplete_reasons
+        report = self._report(loss, incomplete)
+        return ProfileResult(self.profile, report, self.converged, incomplete, self.error, lost)
+
+    def _report(self, loss: Dict[str, Any], incomplete: bool) -> Dict[str, Any]:
+        from .validate import DANGEROUS
+
+        units: Dict[str, Any] = {}
+        for unit in self.armed_units:
+            subject = self.subject_of(unit)
+            stats = self.unit_stats.get(unit, {"records": 0, "exes": set(), "attribution": {}})
+            names = set()
+            for abi in self.profile.abis(subject):
+                names |= set(self.profile.syscalls(subject, abi))
+            units[subject] = {
+                "unit": unit,
+                "syscalls": {abi: len(self.profile.syscalls(subject, abi)) for abi in self.profile.abis(subject)},
+                "records": stats["records"],
+                "exes": sorted(stats["exes"]),
+                "attribution": dict(stats["attribution"]),
+                "dangerous": [{"name": n, "reason": DANGEROUS[n]} for n in sorted(names & set(DANGEROUS))],
+            }
+        counts = dict(self.counts)
+        counts["total_collected"] = counts["seccomp"] + counts["sentinel"]
+        status = "complete"
+        if self.error:
+            status = "failed"
+        elif incomplete:
+            status = "incomplete"
+        return {
+            "schema": "seccomp-py/report/v1",
+            "command": "profile",
+            "tool_version": __version__,
+            "status": status,
+            "error": self.error,
+            "converged": self.converged,
+            "incomplete_reasons": list(self.incomplete_reasons),
+            "target": {**self.target_info, "machine": self.facts.machine, "abi": self.facts.abi,
+                       "kernel": self.facts.kernel, "systemd_version": self.facts.systemd_version,
+                       "attribution": "tracefs (fork + cgroup attach events)" if self.facts.tracefs
+                       else "cgroup.procs sampling"},
+            "units": units,
+            "iterations": [r.to_json() for r in self.rounds],
+            "records": counts,
+            "ambiguous_records": list(self.ambiguous),
+            "loss": loss,
+            "timings": self.progress.ordered_timings(),
+            "workloads": list(self.workload_runs),
+            "journal": {"polls": self.audit_reader.polls if self.audit_reader else 0,
+                        "bytes": self.audit_reader.bytes_read if self.audit_reader else 0,
+                        "max_catchup_seconds": round(max([r.catchup_seconds for r in self.rounds] or [0]), 2)},
+            "notes": list(dict.fromkeys(self.notes)),
+        }
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def first_line(text: str) -> str:
+    text = (text or "").strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+def safe_basename(path: str) -> str:
+    base = os.path.basename(path) or "workload"
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in base)[:60]
+
+
+def command_subject(command: str) -> str:
+    """A --command's subject in the profile: its executable (first word), as written."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    return words[0] if words else "command"
+
+
+def parse_show_blocks(text: str, units: Sequence[str]) -> Dict[str, Dict[str, str]]:
+    """Split `systemctl show U1 U2 ...` output (blank-line separated blocks, Id= first) per unit."""
+    blocks: List[Dict[str, str]] = [{}]
+    for line in text.splitlines():
+        if not line.strip():
+            if blocks[-1]:
+                blocks.append({})
+            continue
+        key, sep, value = line.partition("=")
+        if sep:
+            blocks[-1][key] = value
+    blocks = [b for b in blocks if b]
+    out: Dict[str, Dict[str, str]] = {}
+    for unit, block in zip(units, blocks):
+        out[unit] = block
+    for unit in units:
+        out.setdefault(unit, {})
+    return out
+
+
+def unit_is_up(props: Dict[str, str]) -> bool:
+    if props.get("ActiveState") in ("active", "reloading", "activating"):
+        return True
+    # A oneshot that ran to completion is fine.
+    return props.get("Type") == "oneshot" and props.get("Result") == "success"
+
+
+def unit_cgroup(unit: str, props: Dict[str, str]) -> str:
+    """The unit's cgroup path; before it first runs ControlGroup is empty, so derive it from its slice."""
+    group = props.get("ControlGroup") or ""
+    if group:
+        return group
+    return f"{slice_cgroup(props.get('Slice') or 'system.slice')}/{unit}"
+
+
+def cgroup_root_expr() -> str:
+    # cgroup v2 (unified) at /sys/fs/cgroup; v1/hybrid keeps systemd's tree at /sys/fs/cgroup/systemd.
+    return "/sys/fs/cgroup"
+
+
+def dropin_properties(text: str) -> List[str]:
+    """Key=Value lines of a rendered drop-in's [Service] section, for systemd-run --property."""
+    props: List[str] = []
+    in_service = False
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            in_service = line == "[Service]"
+            continue
+        if in_service and "=" in line:
+            props.append(line)
+    return props
+
+
+# -- outputs --------------------------------------------------------------------------------------
+def render_filters(profile: Profile, abi: str, out_dir: str, action: str = "errno",
+                   systemd_version: Optional[int] = None) -> Dict[str, Any]:
+    """filters/<format>/... for every format; a format that cannot express the profile records why."""
+    from .render import render
+
+    written: Dict[str, Any] = {}
+    subjects = [s for s in profile.subjects() if any(profile.syscalls(s, a) for a in profile.abis(s))]
+    if not subjects:
+        return {fmt: {"error": "the profile has no syscalls"} for fmt in FILTER_FORMATS}
+    for fmt in FILTER_FORMATS:
+        chosen = [s for s in subjects if fmt != "systemd" or unit_name_problem(s, EXEC_UNIT_TYPES) is None]
+        if not chosen:
+            written[fmt] = {"error": "no subject is a systemd unit"}
+            continue
+        try:
+            files = render(profile, fmt, subjects=chosen, abi=abi, action=action,
+                           systemd_version=systemd_version if fmt == "systemd" else None)
+        except SeccompPyError as exc:
+            written[fmt] = {"error": first_line(str(exc))}
+            continue
+        paths = []
+        for rel, text in sorted(files.items()):
+            path = os.path.join(out_dir, "filters", fmt, rel)
+            atomic_write(path, text)
+            paths.append(os.path.relpath(path, out_dir))
+        written[fmt] = paths
+    return written
+
+
+def write_outputs(result: ProfileResult, out_dir: str, abi: Optional[str] = None, action: str = "errno") -> None:
+    """profile.json, report.json, report.md, filters/<format>/... into out_dir."""
+    from . import report as report_mod
+
+    os.makedirs(out_dir, exist_ok=True)
+    result.profile.save(os.path.join(out_dir, "profile.json"))
+    abi = abi or result.report.get("target", {}).get("abi") or None
+    if abi and result.profile.subjects():
+        result.report["filters"] = render_filters(result.profile, abi, out_dir, action=action)
+    report_mod.write(result.report, os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md"))

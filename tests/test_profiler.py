@@ -1,0 +1,381 @@
+"""Pure logic of the profiler: journal cursor reading, loss accounting, attribution, progress, report."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from seccomp_py import journal as jr
+from seccomp_py.attribution import (
+    HOW_AMBIGUOUS,
+    HOW_EXE,
+    HOW_ONLY_UNIT,
+    HOW_PID_REUSE,
+    HOW_SAMPLE,
+    HOW_TRACE,
+    Attributor,
+    slice_cgroup,
+    split_trace_output,
+)
+from seccomp_py.errors import UsageError
+from seccomp_py.profiler import (
+    ProfileConfig,
+    Workload,
+    command_subject,
+    dropin_properties,
+    normalize_unit,
+    systemd_version_of,
+    unit_cgroup,
+)
+from seccomp_py.progress import Progress
+from seccomp_py.report import render_markdown
+
+# -- journal ---------------------------------------------------------------------------------------
+
+SHOW_CURSOR = """-- No entries --
+-- cursor: s=85d8;i=240;b=5856;m=8d963c7;t=660e086e638ac;x=d1db
+"""
+
+
+def test_parse_show_cursor():
+    assert jr.parse_show_cursor(SHOW_CURSOR) == "s=85d8;i=240;b=5856;m=8d963c7;t=660e086e638ac;x=d1db"
+    assert jr.parse_show_cursor("-- No entries --\n") is None
+
+
+def test_read_command_never_uses_after_cursor():
+    argv = jr.read_command("C1", jr.AUDIT_FIELDS, ["_TRANSPORT=audit"])
+    assert "--after-cursor" not in argv
+    assert argv[argv.index("--cursor") + 1] == "C1"
+    assert argv[-1] == "_TRANSPORT=audit"
+    assert any(a.startswith("--output-fields=") and "_AUDIT_ID" in a for a in argv)
+    assert "-b" in jr.read_command(None, ["MESSAGE"], [])
+
+
+def entry(cursor, **fields):
+    out = {"__CURSOR": cursor}
+    out.update({k: str(v) for k, v in fields.items()})
+    return out
+
+
+def test_parse_entries_skips_the_start_cursor_and_bad_lines():
+    lines = [entry("A", _AUDIT_ID=1), entry("B", _AUDIT_ID=2), entry("C", _AUDIT_ID=3)]
+    data = ("\n".join(json.dumps(e) for e in lines) + "\nnot json\n\n").encode()
+    result = jr.parse_entries(data, "A")
+    assert [e["__CURSOR"] for e in result.entries] == ["B", "C"]
+    assert result.cursor == "C"
+    assert result.bad_lines == 1
+    # a start cursor that is not in the output (a non-matching entry) drops nothing
+    assert len(jr.parse_entries(data, "Z").entries) == 3
+
+
+class FakeJournal:
+    """journalctl's cursor semantics: --cursor is inclusive, matches on the same field are ORed."""
+
+    def __init__(self, entries):
+        self.entries = entries
+        self.calls = []
+
+    def __call__(self, argv, timeout):
+        self.calls.append(argv)
+        if "--show-cursor" in argv:
+            return f"-- cursor: {self.entries[-1]['__CURSOR']}\n".encode()
+        start = 0
+        if "--cursor" in argv:
+            cursor = argv[argv.index("--cursor") + 1]
+            start = [e["__CURSOR"] for e in self.entries].index(cursor)
+        matches = {}
+        for word in argv:
+            if "=" in word and not word.startswith("-"):
+                key, value = word.split("=", 1)
+                matches.setdefault(key, set()).add(value)
+        out = [e for e in self.entries[start:] if all(e.get(k) in v for k, v in matches.items())]
+        return "".join(json.dumps(e) + "\n" for e in out).encode()
+
+
+def test_cursor_reader_reads_every_record_once_across_polls():
+    # A non-audit entry at the start cursor is exactly the case where --after-cursor + match lost one.
+    entries = [entry("c0", _TRANSPORT="journal")]
+    journal = FakeJournal(entries)
+    reader = jr.CursorReader(journal, jr.journal_tail_cursor(journal), jr.AUDIT_FIELDS, ["_TRANSPORT=audit"])
+    assert reader.poll() == []
+    seen = []
+    serial = 0
+    for batch in (3, 0, 2, 5):
+        for _ in range(batch):
+            serial += 1
+            entries.append(entry(f"c{len(entries)}", _TRANSPORT="audit", _AUDIT_ID=serial))
+            entries.append(entry(f"c{len(entries)}", _TRANSPORT="journal"))
+        seen += [int(e["_AUDIT_ID"]) for e in reader.poll()]
+    assert seen == list(range(1, serial + 1))
+    assert reader.polls == 5
+
+
+def test_field_text_decodes_byte_arrays_and_hex():
+    e = {"_EXE": list(b"/usr/bin/a b"), "_AUDIT_FIELD_CODE": "0x7ffc0000", "_PID": "12"}
+    assert jr.field_text(e, "_EXE") == "/usr/bin/a b"
+    assert jr.field_int(e, "_AUDIT_FIELD_CODE", 16) == 0x7FFC0000
+    assert jr.field_int(e, "_PID") == 12
+    assert jr.field_int(e, "_MISSING") is None
+
+
+def seccomp_entry(cursor, serial, pid, arch, nr, code="0x7ffc0000", exe="/usr/sbin/nginx"):
+    return entry(cursor, _TRANSPORT="audit", _AUDIT_TYPE=1326, _AUDIT_ID=serial, _PID=pid, _EXE=exe,
+                 _COMM="nginx", _AUDIT_FIELD_ARCH=arch, _AUDIT_FIELD_SYSCALL=nr, _AUDIT_FIELD_CODE=code,
+                 _SOURCE_REALTIME_TIMESTAMP=1795367324008378)
+
+
+def test_decode_seccomp_x86_64_aarch64_and_unknown():
+    rec = jr.decode_seccomp(seccomp_entry("a", 7, 297, "c000003e", 63))
+    assert (rec.abi, rec.syscall, rec.pid, rec.serial, rec.is_log) == ("x86_64", "uname", 297, 7, True)
+    assert rec.time.startswith("2026-")
+    rec = jr.decode_seccomp(seccomp_entry("b", 8, 1, "c00000b7", 160))
+    assert (rec.abi, rec.syscall) == ("aarch64", "uname")
+    rec = jr.decode_seccomp(seccomp_entry("c", 9, 1, "c000003e", 9999))
+    assert rec.abi == "x86_64" and rec.syscall is None
+    rec = jr.decode_seccomp(seccomp_entry("d", 9, 1, "12345678", 1))
+    assert rec.abi is None and rec.syscall is None
+    kill = jr.decode_seccomp(seccomp_entry("e", 10, 1, "c000003e", 63, code="0x80000000"))
+    assert not kill.is_log and kill.action == "kill_process"
+    assert jr.action_name(0x00050001) == "errno(1)"
+
+
+def test_split_audit_counts_all_serials_but_returns_only_seccomp():
+    entries = [seccomp_entry("a", 5, 1, "c000003e", 0),
+               entry("b", _TRANSPORT="audit", _AUDIT_TYPE=1130, _AUDIT_ID=6)]
+    seccomp, serials = jr.split_audit(entries)
+    assert len(seccomp) == 1 and serials == [5, 6]
+
+
+def test_serial_tracker_counts_holes_not_duplicates_or_order():
+    tracker = jr.SerialTracker()
+    for serial in (10, 12, 11, 11, 15, 13):
+        tracker.add(serial)
+    assert tracker.missing() == [14]
+    assert tracker.gap_count(upto=13) == 0
+    assert tracker.gap_count(upto=17) == 3
+    assert jr.SerialTracker().gap_count() == 0
+
+
+def test_loss_notices_tell_real_loss_from_the_hold_queue():
+    notices = jr.LossNotices()
+    notices.feed_message("audit: kauditd hold queue overflow")
+    notices.feed_message("audit: audit_lost=130 audit_rate_limit=0 audit_backlog_limit=8192")
+    notices.feed_message("kauditd_printk_skb: 57 callbacks suppressed")
+    assert not notices.real_loss
+    assert (notices.hold_queue_overflows, notices.kernel_audit_lost, notices.printk_suppressed) == (1, 130, 57)
+    notices.feed_message("audit: audit_backlog=8193 > audit_backlog_limit=8192")
+    notices.feed_message("audit: backlog limit exceeded")
+    assert notices.real_loss and notices.backlog_drops == 2
+    notices.feed_message("Suppressed 12 messages from nginx.service", transport="driver")
+    assert notices.journald_drops == 12
+    # the same words on another transport are just a service's own log line
+    notices.feed_message("audit: backlog limit exceeded", transport="stdout")
+    assert notices.backlog_drops == 2
+    assert len(notices.to_json()["messages"]) == 3
+
+
+def test_sentinel_command_and_pid():
+    sentinel = jr.Sentinel()
+    argv = sentinel.command()
+    assert argv[:2] == ["sh", "-c"] and "--property=SystemCallLog=uname" in argv[2]
+    # no '$' reaches systemd-run's command line, where systemd would expand it
+    assert "-- uname" in argv[2] and argv[-1] == sentinel.unit
+    assert sentinel.unit.startswith("seccomp-py-sentinel-")
+    with pytest.raises(Exception, match="pid"):
+        sentinel.parse_pid("0\n")
+    assert sentinel.parse_pid("4242\n") == 4242
+    assert sentinel.matches(4242, "uname") and not sentinel.matches(4242, "read")
+    assert not sentinel.matches(4243, "uname")
+
+
+# -- attribution -----------------------------------------------------------------------------------
+
+# Captured on the x86_64 reference guest: `systemctl restart nginx` with both events enabled.
+TRACE = "".join([
+    '# tracer: nop\n',
+    '         systemd-1       [001] .....   201.968786: sched_process_fork: comm=systemd pid=1 '
+    'child_comm=systemd child_pid=370\n',
+    '         systemd-1       [001] d..1.   201.983380: cgroup_attach_task: dst_root=0 dst_id=1'
+    '594 dst_level=2 dst_path=/system.slice/nginx.service pid=370 comm=(p-daemon)\n',
+    '      (p-daemon)-370     [000] d..1.   201.986989: cgroup_attach_task: dst_root=0 dst_id=1'
+    '594 dst_level=2 dst_path=/system.slice/nginx.service pid=370 comm=(p-daemon)\n',
+    '         systemd-1       [001] .....   202.662985: sched_process_fork: comm=systemd pid=1 '
+    'child_comm=systemd child_pid=372\n',
+    '         systemd-1       [001] d..1.   202.684426: cgroup_attach_task: dst_root=0 dst_id=1'
+    '816 dst_level=2 dst_path=/system.slice/nginx.service pid=372 comm=(nginx)\n',
+    '           nginx-372     [000] .....   203.114919: sched_process_fork: comm=nginx pid=372 '
+    'child_comm=nginx child_pid=373\n',
+    '           nginx-373     [001] .....   203.128958: sched_process_fork: comm=nginx pid=373 '
+    'child_comm=nginx child_pid=374\n',
+    '           nginx-374     [001] .....   203.228958: sched_process_fork: comm=nginx pid=374 '
+    'child_comm=sh -c x child_pid=380\n',
+    '         systemd-1       [001] .....   204.000000: sched_process_fork: comm=systemd pid=1 '
+    'child_comm=systemd child_pid=390\n',
+    '         systemd-1       [001] d..1.   204.000100: cgroup_attach_task: dst_root=0 dst_id=1'
+    '900 dst_level=2 dst_path=/system.slice/redis-server.service pid=390 comm=(redis)\n',
+    '           redis-390     [001] .....   204.100000: sched_process_fork: comm=redis-server p'
+    'id=390 child_comm=redis-server child_pid=391\n',
+    '           bash-500      [000] .....   205.000000: sched_process_fork: comm=bash pid=500 c'
+    'hild_comm=bash child_pid=501\n',
+    '           nginx-373     [000] d..1.   206.000000: cgroup_attach_task: dst_root=0 dst_id=1'
+    ' dst_level=1 dst_path=/user.slice pid=374 comm=nginx\n',
+])
+
+CGROUPS = {"nginx.service": "/system.slice/nginx.service",
+           "redis-server.service": "/system.slice/redis-server.service"}
+
+
+def test_trace_replay_follows_forks_and_attaches():
+    att = Attributor(dict(CGROUPS))
+    att.feed_trace(TRACE)
+    assert att.unit_for(372, None) == att.unit_for(373, None)
+    assert att.unit_for(372, None).units == ("nginx.service",) and att.unit_for(372, None).how == HOW_TRACE
+    # a child running another program (sh -c) stays with its unit
+    assert att.unit_for(380, "/bin/sh").units == ("nginx.service",)
+    assert att.unit_for(391, None).units == ("redis-server.service",)
+    # leaving the cgroup does not disarm: the filter goes with the process
+    assert att.unit_for(374, None).units == ("nginx.service",)
+    # processes outside both units (an SSH shell) are not attributed by trace
+    assert att.unit_for(501, None).how == HOW_AMBIGUOUS
+    assert att.trace_events == 13
+
+
+def test_pid_reuse_across_units_gives_both():
+    att = Attributor(dict(CGROUPS))
+    att.feed_trace(TRACE)
+    att.feed_trace("x: cgroup_attach_task: dst_root=0 dst_id=2 dst_level=2 "
+                   "dst_path=/system.slice/redis-server.service pid=373 comm=redis\n")
+    result = att.unit_for(373, None)
+    assert result.how == HOW_PID_REUSE and set(result.units) == set(CGROUPS)
+
+
+def test_delegated_subcgroups_belong_to_their_unit():
+    att = Attributor({"box.service": "/system.slice/box.service"})
+    att.feed_trace("x: cgroup_attach_task: dst_root=0 dst_id=2 dst_level=3 "
+                   "dst_path=/system.slice/box.service/payload pid=77 comm=p\n")
+    att.feed_trace("x: cgroup_attach_task: dst_root=0 dst_id=2 dst_level=3 "
+                   "dst_path=/system.slice/box.service2 pid=78 comm=p\n")
+    assert att.unit_for(77, None).how == HOW_TRACE
+    assert att.unit_for(78, None).how == HOW_ONLY_UNIT  # not traced; only one unit armed
+
+
+def test_fallbacks_samples_exe_single_unit_ambiguous():
+    att = Attributor(dict(CGROUPS))
+    att.feed_samples("C nginx.service 10\nC redis-server.service 20\nC other.service 30\ngarbage\n")
+    assert att.unit_for(10, None) == type(att.unit_for(10, None))(("nginx.service",), HOW_SAMPLE)
+    assert att.unit_for(30, None).how == HOW_AMBIGUOUS
+    results = att.resolve_all([(10, "/usr/sbin/nginx"), (99, "/usr/sbin/nginx"), (98, "/bin/true")])
+    assert results[1].units == ("nginx.service",) and results[1].how == HOW_EXE
+    assert results[2].how == HOW_AMBIGUOUS and set(results[2].units) == set(CGROUPS)
+    single = Attributor({"nginx.service": "/system.slice/nginx.service"})
+    assert single.unit_for(12345, "/bin/true").how == HOW_ONLY_UNIT
+
+
+def test_overruns_and_stats_split():
+    trace, stats = split_trace_output("a\nb\n### seccomp-py stats\nentries: 5\noverrun: 3\n"
+                                      "entries: 1\noverrun: 4\n")
+    assert trace == "a\nb\n"
+    att = Attributor({})
+    att.feed_overruns(stats)
+    assert att.trace_overruns == 7
+    assert split_trace_output("only trace") == ("only trace", "")
+
+
+def test_slice_paths():
+    assert slice_cgroup("system.slice") == "/system.slice"
+    assert slice_cgroup("a-b-c.slice") == "/a.slice/a-b.slice/a-b-c.slice"
+    assert slice_cgroup("-.slice") == ""
+    assert unit_cgroup("x.service", {"ControlGroup": "", "Slice": "system.slice"}) == "/system.slice/x.service"
+    assert unit_cgroup("x.service", {"ControlGroup": "/custom/x.service"}) == "/custom/x.service"
+
+
+# -- configuration helpers --------------------------------------------------------------------------
+
+def test_config_validation():
+    ProfileConfig(units=["nginx.service"]).validate()
+    with pytest.raises(UsageError, match="nothing to profile"):
+        ProfileConfig().validate()
+    for bad in ("bad name.service", "x.service\n[Service]", "../../etc/passwd.service", "a.target"):
+        with pytest.raises(UsageError):
+            ProfileConfig(units=[bad]).validate()
+    with pytest.raises(UsageError, match="reserved"):
+        ProfileConfig(units=["seccomp-py-x.service"]).validate()
+    with pytest.raises(UsageError, match="twice"):
+        ProfileConfig(units=["a.service", "a.service"]).validate()
+    with pytest.raises(UsageError, match="no such file"):
+        ProfileConfig(units=["a.service"], workloads=[Workload("script", "/nonexistent")]).validate()
+    assert normalize_unit("nginx") == "nginx.service"
+    assert normalize_unit("nginx.socket") == "nginx.socket"
+    assert normalize_unit("getty@tty1") == "getty@tty1.service"
+
+
+def test_small_helpers():
+    assert systemd_version_of(" 252 (252.39-1~deb12u2)") == 252
+    assert systemd_version_of("systemd 255 (255.4)".replace("systemd", " ")) == 255
+    assert command_subject("/usr/bin/redis-server --port 0") == "/usr/bin/redis-server"
+    assert command_subject("'unbalanced") == "'unbalanced"
+    text = "# c\n[Unit]\nA=1\n[Service]\nSystemCallLog=\nSystemCallLog=~read write\n; x\n"
+    assert dropin_properties(text) == ["SystemCallLog=", "SystemCallLog=~read write"]
+
+
+# -- progress and report ---------------------------------------------------------------------------
+
+def test_progress_plain_lines_and_timings():
+    now = [0.0]
+    stream = io.StringIO()
+    progress = Progress(stream=stream, live=False, clock=lambda: now[0])
+    with progress.phase("boot"):
+        now[0] += 2
+        progress.status("waiting for SSH")
+        now[0] += 1
+    with progress.phase("collect", "round 1"):
+        now[0] += 4
+        progress.log("round 1: 3 new")
+    with progress.phase("boot"):
+        now[0] += 1
+    assert progress.ordered_timings() == {"boot": 4.0, "collect": 4.0}
+    text = stream.getvalue()
+    assert "boot: waiting for SSH" in text and "collect: round 1" in text and "round 1: 3 new" in text
+    assert "\r" not in text
+
+
+def test_progress_live_redraws_in_place():
+    stream = io.StringIO()
+    progress = Progress(stream=stream, live=True)
+    with progress.phase("boot"):
+        progress.status("x")
+        progress.log("kept line")
+    progress.close()
+    text = stream.getvalue()
+    assert "\r" in text and "kept line\n" in text
+
+
+def test_report_markdown_has_every_section():
+    report = {
+        "status": "incomplete", "error": None, "converged": False,
+        "incomplete_reasons": ["did not converge"],
+        "target": {"abi": "x86_64"},
+        "units": {"nginx.service": {"syscalls": {"x86_64": 60}, "records": 900, "exes": ["/usr/sbin/nginx"],
+                                    "attribution": {"trace": 900},
+                                    "dangerous": [{"name": "ptrace", "reason": "reads memory"}]}},
+        "iterations": [{"round": 1, "kind": "warm-up", "added": {"nginx.service": ["read", "write"]},
+                        "records": 800, "seconds": {"arm": 1, "workload": 5, "collect": 2}},
+                       {"round": 2, "kind": "full", "added": {"nginx.service": []}, "records": 3,
+                        "seconds": {}}],
+        "records": {"seccomp": 803, "non_log": {"kill_process": 1}},
+        "ambiguous_records": [{"pid": 5, "exe": "/bin/sh", "comm": "sh", "syscall": "read", "units": ["a", "b"]}],
+        "loss": {"serial_gaps": 0, "messages": ["audit: backlog limit exceeded"]},
+        "timings": {"boot": 61.0, "arm": 3.0},
+        "workloads": [{"round": 1, "label": "host curl", "status": "ok", "seconds": 1.0}],
+        "filters": {"systemd": ["filters/systemd/nginx.service.d/50-seccomp.conf"], "lxc": {"error": "no"}},
+        "verify": {"passed": True, "checks": [{"name": "units active", "ok": True, "detail": "1/1"}]},
+        "notes": ["a note"],
+    }
+    text = render_markdown(report)
+    for needle in ("Status: incomplete", "did not converge", "| `nginx.service` | x86_64: 60 | 900",
+                   "`read`, `write`", "nothing new", "Converged: **no**", "`ptrace`", "backlog limit exceeded",
+                   "| boot | 61.0 |", "host curl", "50-seccomp.conf", "lxc: not written: no",
+                   "Result: **pass**", "a note", "given to every candidate unit"):
+        assert needle in text, needle
