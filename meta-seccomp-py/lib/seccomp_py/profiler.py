@@ -286,6 +286,8 @@ class Profiler:
         self.host_address = host_address
         self.token = uuid.uuid4().hex[:10]
         self.remote = Remote(target, self.token)
+        self.workloads = WorkloadRunner(self.remote, config.workloads, self.progress,
+                                        host_env=self.host_env())
         self.facts = TargetFacts()
         self.profile = Profile()
         self.rounds: List[RoundResult] = []
@@ -415,14 +417,7 @@ class Profiler:
         remote = self.remote
         self.remote_ready = True
         remote.install(remote.tools, TOOLS_SCRIPT, 0o755)
-        self.remote_workloads: Dict[int, str] = {}
-        for i, workload in enumerate(self.config.workloads):
-            if workload.kind == "script":
-                path = f"{remote.workdir}/w{i + 1}-{safe_basename(workload.spec)}"
-                self.target.put(workload.spec, path, 0o755)
-                self.remote_workloads[i] = path
-            elif workload.kind == "remote":
-                self.remote_workloads[i] = workload.spec
+        self.workloads.upload()
         result = remote.tool("trace-setup", f"seccomp-py-{self.token}", str(self.config.trace_buffer_kb))
         instance = result.stdout.strip().splitlines()[-1] if result.ok and result.stdout.strip() else ""
         if instance.startswith("/"):
@@ -576,73 +571,14 @@ class Profiler:
     # -- workloads --------------------------------------------------------------------------------
     def _run_workloads(self, round_: RoundResult) -> None:
         warm = round_.kind == "warm-up"
-        budget_end = time.monotonic() + self.config.warmup_seconds if warm else None
-        for i, workload in enumerate(self.config.workloads):
-            if budget_end is not None:
-                timeout = budget_end - time.monotonic()
-                if timeout < 0.5:
-                    self.workload_runs.append({"round": round_.number, "label": workload.label,
-                                               "status": "skipped (warm-up budget used)", "seconds": 0.0})
-                    continue
-            else:
-                timeout = self.config.workload_timeout
-            self.progress.status(f"round {round_.number}: {workload.label}")
-            started = time.monotonic()
-            if workload.kind == "host":
-                status, detail = self._run_host(workload.spec, timeout, round_)
-            else:
-                status, detail = self._run_on_target(self.remote_workloads[i], timeout, warm)
-            seconds = time.monotonic() - started
-            label_status = "ok" if status == 0 else ("timed out" if status is None else f"exit {status}")
-            if warm and status != 0:
-                label_status += " (expected in a warm-up)"
-            self.workload_runs.append({"round": round_.number, "label": workload.label, "status": label_status,
-                                       "seconds": round(seconds, 2)})
-            if status != 0 and not warm:
-                raise WorkloadFailed(f"workload {workload.label} {label_status} in round {round_.number}"
-                                     + (f": {detail}" if detail else ""))
-
-    def _run_on_target(self, path: str, timeout: float, warm: bool) -> Tuple[Optional[int], str]:
-        seconds = max(1, int(timeout + 0.999))
-        argv = ["timeout", "-s", "KILL" if warm else "TERM", str(seconds), "sh", path]
-        result = self.remote.run(["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", self.remote.workdir,
-                                  *argv], timeout=seconds + 60)
-        status: Optional[int] = result.status
-        if status != 0 and result.duration >= seconds - 0.5:
-            status = None  # timeout(1) ended it
-        detail = first_line(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "")
-        return status, detail
-
-    def _run_host(self, command: str, timeout: float, round_: RoundResult) -> Tuple[Optional[int], str]:
-        env = dict(os.environ)
-        env.update(self.host_env(round_))
-        with subprocess.Popen(command, shell=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              start_new_session=True) as proc:
-            try:
-                output, _ = proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                output, _ = proc.communicate()
-                return None, ""
-            except BaseException:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                raise
-        text = output.decode("utf-8", errors="replace").strip()
-        return proc.returncode, first_line(text.splitlines()[-1] if text else "")
-
-    def host_env(self, round_: Optional[RoundResult] = None) -> Dict[str, str]:
-        env = dict(self.config.host_env)
-        if self.host_address is not None:
-            env["SECCOMP_TARGET_HOST"] = self.host_address[0]
-            env["SECCOMP_TARGET_PORT"] = str(self.host_address[1])
-        for guest, host in sorted(self.forwarded.items()):
-            env[f"SECCOMP_TARGET_PORT_{guest}"] = str(host)
-        if round_ is not None:
-            env["SECCOMP_ROUND"] = str(round_.number)
-            env["SECCOMP_ROUND_KIND"] = round_.kind
-        return env
+        env = {"SECCOMP_ROUND": str(round_.number), "SECCOMP_ROUND_KIND": round_.kind}
+        try:
+            self.workload_runs += self.workloads.run_all(
+                f"round {round_.number}", budget=self.config.warmup_seconds if warm else None,
+                timeout=self.config.workload_timeout, extra_env=env)
+        except WorkloadFailed as exc:
+            self.workload_runs += getattr(exc, "runs", [])
+            raise
 
     # -- collection -------------------------------------------------------------------------------
     def _collect(self, round_: RoundResult) -> None:
@@ -849,7 +785,97 @@ class Profiler:
         }
 
 
+# -- workloads ---------------------------------------------------------------------------------------
+class WorkloadRunner:
+    """Runs the workloads of one round: target scripts with sh (under timeout(1)), host commands in their
+    own process group. budget (seconds, warm-up) caps the whole pass and makes failures expected."""
+
+    def __init__(self, remote: Remote, workloads: Sequence[Workload], progress: Progress,
+                 host_env: Optional[Dict[str, str]] = None) -> None:
+        self.remote = remote
+        self.workloads = list(workloads)
+        self.progress = progress
+        self.host_env = dict(host_env or {})
+        self.paths: Dict[int, str] = {}
+
+    def upload(self) -> None:
+        for i, workload in enumerate(self.workloads):
+            if workload.kind == "script":
+                path = f"{self.remote.workdir}/w{i + 1}-{safe_basename(workload.spec)}"
+                self.remote.target.put(workload.spec, path, 0o755)
+                self.paths[i] = path
+            elif workload.kind == "remote":
+                self.paths[i] = workload.spec
+
+    def run_all(self, label: str, budget: Optional[float], timeout: float,
+                extra_env: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
+        runs: List[Dict[str, Any]] = []
+        budget_end = time.monotonic() + budget if budget is not None else None
+        for i, workload in enumerate(self.workloads):
+            limit = timeout
+            if budget_end is not None:
+                limit = budget_end - time.monotonic()
+                if limit < 0.5:
+                    runs.append({"round": label, "label": workload.label, "status": "skipped (warm-up budget used)",
+                                 "seconds": 0.0})
+                    continue
+            self.progress.status(f"{label}: {workload.label}")
+            started = time.monotonic()
+            if workload.kind == "host":
+                status, tail = self._run_host(workload.spec, limit, extra_env or {})
+            else:
+                status, tail = self._run_on_target(self.paths[i], limit, budget_end is not None)
+            text = "ok" if status == 0 else ("timed out" if status is None else f"exit {status}")
+            if budget_end is not None and status != 0:
+                text += " (expected in a warm-up)"
+            run = {"round": label, "label": workload.label, "status": text,
+                   "seconds": round(time.monotonic() - started, 2)}
+            if status != 0:
+                run["output_tail"] = tail
+            runs.append(run)
+            if status != 0 and budget_end is None:
+                last = tail.strip().splitlines()[-1] if tail.strip() else ""
+                error = WorkloadFailed(f"workload {workload.label} {text} ({label})" + (f": {last}" if last else ""))
+                error.runs = runs  # type: ignore[attr-defined]
+                raise error
+        return runs
+
+    def _run_on_target(self, path: str, timeout: float, warm: bool) -> Tuple[Optional[int], str]:
+        seconds = max(1, int(timeout + 0.999))
+        argv = ["timeout", "-s", "KILL" if warm else "TERM", str(seconds), "sh", path]
+        result = self.remote.run(["sh", "-c", 'cd "$1" && shift && exec "$@" 2>&1', "sh", self.remote.workdir,
+                                  *argv], timeout=seconds + 60)
+        status: Optional[int] = result.status
+        if status != 0 and result.duration >= seconds - 0.5:
+            status = None  # timeout(1) ended it
+        return status, tail_lines(result.stdout + result.stderr)
+
+    def _run_host(self, command: str, timeout: float, extra_env: Dict[str, str]) -> Tuple[Optional[int], str]:
+        env = dict(os.environ)
+        env.update(self.host_env)
+        env.update(extra_env)
+        with subprocess.Popen(command, shell=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True) as proc:
+            try:
+                output, _ = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                output, _ = proc.communicate()
+                return None, tail_lines(output.decode("utf-8", errors="replace"))
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                raise
+        return proc.returncode, tail_lines(output.decode("utf-8", errors="replace"))
+
+
 # -- helpers --------------------------------------------------------------------------------------
+def tail_lines(text: str, count: int = 15) -> str:
+    lines = (text or "").rstrip().splitlines()
+    return "\n".join(line[:300] for line in lines[-count:])
+
+
 def first_line(text: str) -> str:
     text = (text or "").strip()
     return text.splitlines()[0][:300] if text else ""

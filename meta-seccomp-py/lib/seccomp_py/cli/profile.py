@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         args.qemu_workdir = os.path.join(output, "qemu")
     progress = Progress(quiet=args.quiet)
     session = TargetSession.from_args(args)
+    if session.kind == "qemu":
+        config.restore = False  # a -snapshot guest is thrown away; restoring would cost a restart per unit
     verify_result = None
     try:
         with session.started(progress):
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                 verify_config = VerifyConfig(units=list(config.units), commands=list(config.commands),
                                              workloads=list(config.workloads), action=args.verify_action,
                                              workload_timeout=args.workload_timeout,
-                                             catchup_timeout=args.catchup_timeout)
+                                             catchup_timeout=args.catchup_timeout, restore=config.restore)
                 verify_result = Verifier(session.target, result.profile, verify_config, progress,
                                          forwarded=session.forwarded, host_address=session.host_address).run()
                 result.report["verify"] = verify_result.to_json()
