@@ -244,6 +244,24 @@ def test_journal_fast_path_equals_generic_path():
         assert fast.stats.duplicates == slow.stats.duplicates
 
 
+@pytest.mark.parametrize("name", ["journal-all.json", "journal-compact.json", "journal-seq.json"])
+def test_journal_records_take_the_fast_path(name, monkeypatch):
+    """Only lines that are not SECCOMP records (suppression notices, other types) use json.loads."""
+    slow_lines = []
+    original = AuditCollector._journal_line_slow
+
+    def spy(self, line, path, lineno, want):
+        slow_lines.append(line)
+        return original(self, line, path, lineno, want)
+
+    monkeypatch.setattr(AuditCollector, "_journal_line_slow", spy)
+    collector = collect(name)
+    assert collector.stats.records > 0
+    for line in slow_lines:
+        obj = json.loads(line.lstrip(b"\x1e"))
+        assert obj.get("_AUDIT_TYPE") != "1326" and "type=1326" not in obj.get("MESSAGE", ""), line
+
+
 def test_first_seen_is_the_audit_stamp():
     objs = [o for o in journal_objects("journal-compact.json") if o.get("_AUDIT_TYPE") == "1326"]
     first = min(objs, key=lambda o: int(o["_AUDIT_ID"]))

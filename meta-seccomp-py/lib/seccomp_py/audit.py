@@ -276,7 +276,8 @@ class SerialTracker:
         # Without a boot id: serials and stamps both grow within a boot, so a lower serial with a
         # later stamp than everything seen so far starts a new boot.
         for epoch in reversed(self.text_epochs):
-            if serial > epoch.max_serial or ts is None or epoch.max_ts is None or ts <= epoch.max_ts:
+            top = max(epoch.max_serial, epoch.seccomp[-1][1] if epoch.seccomp else -1)
+            if serial > top or ts is None or epoch.max_ts is None or ts <= epoch.max_ts:
                 return epoch
         if len(self.text_epochs) >= _TEXT_EPOCH_LIMIT:
             return self.text_epochs[-1]
@@ -478,12 +479,12 @@ class _Raw:
     __slots__ = ("fields", "message", "parsed")
 
     def __init__(self) -> None:
-        # journal MESSAGE fast path: (b" comm=... exe=...", b" sig=.. arch=.. syscall=.. compat=..",
-        #                             b"code", subject-or-pid) -> [count, first_ms, path, line]
+        # journal MESSAGE fast path: (b" comm=.. exe=.. sig=.. arch=.. syscall=.. compat=..", b"code", pid)
+        #                             -> [count, first_ms, path, line]
         self.message: Dict[tuple, list] = {}
-        # journal field fast path: (arch, syscall, code, exe, comm, subject-or-pid) as bytes
+        # journal field fast path: (arch, syscall, code, exe, comm, pid) as bytes
         self.fields: Dict[tuple, list] = {}
-        # everything else, decoded: (arch, nr, code, exe, comm, subject, compat)
+        # everything else, decoded: (arch, nr, code, exe, comm, subject)
         self.parsed: Dict[tuple, list] = {}
 
 
@@ -649,7 +650,8 @@ class AuditCollector:
         by_comm = self.by == "comm"
         epoch = self._journal_epoch
         run = epoch.seccomp[-1] if epoch is not None and epoch.seccomp else None
-        kept = valid = lineno = 0
+        nxt = run[1] + 1 if run is not None else -1  # the serial that extends run; run[1] lags behind it
+        kept = dups = valid = lineno = 0
         first_bad = None
         for line in lines:
             lineno += 1
@@ -658,34 +660,46 @@ class AuditCollector:
             if m >= 0:
                 m += 11
                 if line.startswith(b"SECCOMP ", m):
-                    # journald's audit transport, MESSAGE as the kernel wrote the record:
+                    # journald's audit transport; MESSAGE is the record as the kernel wrote it:
                     # "SECCOMP auid= uid= gid= ses= [subj=] pid= comm= exe= sig= arch= syscall= compat= ip= code="
                     s = line.find(b'"_AUDIT_ID":"')
-                    p = line.find(b" pid=", m)
-                    c = line.find(b" comm=", p)
-                    g = line.find(b" sig=", c)
-                    ip = line.find(b" ip=", g)
-                    cd = line.find(b" code=", ip)
-                    end = line.find(b'"', cd)
-                    if s >= 0 and m < p < c < g < ip < cd < end and (line[-2:] == b"}\n" or line[-1:] == b"}"):
+                    if s >= 0:
                         s += 13
+                    stamp = None
+                elif line.startswith(b"audit: type=1326 audit(", m):
+                    # the kernel transport's copy: "audit: type=1326 audit(SEC.MS:SERIAL): auid= ..."
+                    s = line.find(b":", m + 23)
+                    if s >= 0:
+                        stamp = line[m + 23:s]
+                        s += 1
+                else:
+                    s = -1
+                if s >= 0:
+                    # The key runs from comm= to compat= (ip= differs per call site and process) plus
+                    # a window over code= that ends inside the next key's name at the latest.
+                    c = line.find(b" comm=", m)
+                    ip = line.find(b" ip=", c)
+                    cd = line.find(b" code=", ip)
+                    if m < c < ip < cd and (line[-2] == 125 or line[-1] == 125):  # ends with "}": not cut
                         try:
-                            serial = int(line[s:line.find(b'"', s)])
+                            serial = int(line[s:line.find(b")" if stamp else b'"', s)])
                         except ValueError:
                             serial = -1
                         if want_pid:
-                            key = (line[c:g], line[g:ip], line[cd + 6:end], line[p + 5:c])
+                            p = line.find(b" pid=", m)
+                            key = (line[c:ip], line[cd + 6:cd + 16], line[p + 5:c] if 0 <= p < c else b"")
                         else:
-                            key = (line[c:g], line[g:ip], line[cd + 6:end], None)
+                            key = (line[c:ip], line[cd + 6:cd + 16], None)
                         agg = agg_msg
             else:
                 cd = line.find(b'"_AUDIT_FIELD_CODE":"')
                 if cd >= 0:
                     # --output-fields without MESSAGE (the profiler's compact export)
+                    stamp = None
                     nr = line.find(b'"_AUDIT_FIELD_SYSCALL":"')
                     ar = line.find(b'"_AUDIT_FIELD_ARCH":"')
                     s = line.find(b'"_AUDIT_ID":"')
-                    if nr >= 0 and ar >= 0 and s >= 0 and (line[-2:] == b"}\n" or line[-1:] == b"}"):
+                    if nr >= 0 and ar >= 0 and s >= 0 and (line[-2] == 125 or line[-1] == 125):
                         cd += 21
                         nr += 24
                         ar += 21
@@ -713,39 +727,41 @@ class AuditCollector:
                             key = (line[ar:line.find(b'"', ar)], line[nr:line.find(b'"', nr)],
                                    line[cd:line.find(b'"', cd)], exe, comm, pid)
                             agg = agg_fields
-                elif b"audit" not in line and b'"_AUDIT_' not in line:
-                    # not an audit line: only check that it is a JSON object at all
-                    head = line.lstrip(b" \t\x1e")[:1]
-                    if head == b"{":
-                        valid += 1
-                    elif head not in (b"", b"\n", b"\r"):
-                        stats.bad_lines += 1
-                        if first_bad is None:
-                            first_bad = lineno
-                        self._warn.add("not a journal JSON object (journalctl -o json writes one per line)",
-                                       path, lineno)
-                    continue
+            if serial < 0 and b"audit" not in line and b'"_AUDIT_' not in line:
+                # not an audit line: only check that it is a JSON object at all
+                head = line.lstrip(b" \t\x1e")[:1]
+                if head == b"{":
+                    valid += 1
+                elif head not in (b"", b"\n", b"\r"):
+                    stats.bad_lines += 1
+                    if first_bad is None:
+                        first_bad = lineno
+                    self._warn.add("not a journal JSON object (journalctl -o json writes one per line)",
+                                   path, lineno)
+                continue
             if serial >= 0:
-                valid += 1
-                if run is not None and serial == run[1] + 1:
-                    run[1] = serial  # the common case: the next serial of the same boot
-                    if serial > epoch.max_serial:
-                        epoch.max_serial = serial
+                if serial == nxt:
+                    nxt += 1  # the common case: the next serial of the same boot
                 else:
-                    epoch = self._journal_serial_epoch(line, serial)
+                    if run is not None:
+                        run[1] = nxt - 1
+                    epoch = self._journal_serial_epoch(line, serial, stamp)
                     fresh = tracker.add(epoch, serial, True)
                     run = epoch.seccomp[-1] if epoch.seccomp else None
+                    nxt = run[1] + 1 if run is not None else -1
                     if not fresh:
-                        stats.duplicates += 1
+                        dups += 1
                         continue
                 kept += 1
                 entry = agg.get(key)
                 if entry is None:
-                    agg[key] = [1, _journal_ms(line), path, lineno]
+                    agg[key] = [1, _stamp_ms(stamp) if stamp else _journal_ms(line), path, lineno]
                 else:
                     entry[0] += 1
                 continue
             # everything else takes the generic path
+            if run is not None:
+                run[1] = nxt - 1
             self._journal_epoch = epoch
             if self._journal_line_slow(line, path, lineno, want=False) is False:
                 if first_bad is None:
@@ -754,8 +770,13 @@ class AuditCollector:
                 valid += 1
             epoch = self._journal_epoch
             run = epoch.seccomp[-1] if epoch is not None and epoch.seccomp else None
+            nxt = run[1] + 1 if run is not None else -1
+        if run is not None:
+            run[1] = nxt - 1
         self._journal_epoch = epoch
         stats.records += kept
+        stats.duplicates += dups
+        valid += kept + dups
         stats.formats[source] += kept
         if kept:
             stats.audit_transport = True
@@ -764,11 +785,10 @@ class AuditCollector:
         elif valid == 0 and first_bad is not None:
             raise InputError("no journal JSON objects found: not a journalctl -o json export", path, first_bad)
 
-    def _journal_serial_epoch(self, line: bytes, serial: int) -> _Epoch:
+    def _journal_serial_epoch(self, line: bytes, serial: int, stamp: Optional[bytes]) -> _Epoch:
         b = line.find(b'"_BOOT_ID":"')
         boot = line[b + 12:line.find(b'"', b + 12)].decode("ascii", "replace") if b >= 0 else None
-        ms = _journal_ms(line)
-        return self._epoch(boot, serial, ms)
+        return self._epoch(boot, serial, _stamp_ms(stamp) if stamp else _journal_ms(line))
 
     def _epoch(self, boot: Optional[str], serial: int, ms: Optional[int]) -> _Epoch:
         epoch = self._serials.epoch(boot or None, serial, ms)
@@ -1006,18 +1026,17 @@ class AuditCollector:
 
     def _fold_message(self, source: str, key: tuple, count: int, first: Optional[int], path: str,
                       lineno: int) -> None:
-        who, syscall_part, code_raw, pid_raw = key
+        body, code_raw, pid_raw = key
         try:
-            text = json.loads(b'"' + who + syscall_part + b'"')
+            text = json.loads(b'"' + body + b'"')
         except ValueError:
-            text = (who + syscall_part).decode("utf-8", "backslashreplace")
+            text = body.decode("utf-8", "backslashreplace")
         fields = _parse_kv(text)
         arch = _int(fields.get("arch"), 16)
         number = _int(fields.get("syscall"))
-        code = _int(code_raw.decode("ascii", "replace"), 16)
+        code = _int(code_raw.split(b'"', 1)[0].decode("ascii", "replace"), 16)
         if arch is None or number is None or code is None:
-            self._stats.bad_lines += count
-            self._warn.add("SECCOMP record with unreadable arch, syscall or code, skipped", path, lineno)
+            self._unreadable(source, count, path, lineno)
             return
         exe = decode_untrusted(fields.get("exe"))
         comm = decode_untrusted(fields.get("comm"))
@@ -1032,14 +1051,22 @@ class AuditCollector:
         number = _int(nr_raw.decode("ascii", "replace"))
         code = _int(code_raw.decode("ascii", "replace"), 16)
         if arch is None or number is None or code is None:
-            self._stats.bad_lines += count
-            self._warn.add("SECCOMP record with unreadable arch, syscall or code, skipped", path, lineno)
+            self._unreadable(source, count, path, lineno)
             return
         exe = None if exe_raw is None else exe_raw.decode("utf-8", "backslashreplace")
         comm = None if comm_raw is None else comm_raw.decode("utf-8", "backslashreplace")
         pid = None if pid_raw is None else _int(pid_raw.decode("ascii", "replace"))
         subject = self._subject(pid, exe, comm)
         self._fold(source, arch, number, code, exe, comm, subject, count, first, path, lineno)
+
+    def _unreadable(self, source: str, count: int, path: str, lineno: int) -> None:
+        # counted as records by the fast path; they are damaged lines instead
+        self._stats.records -= count
+        self._stats.formats[source] -= count
+        if self._stats.formats[source] <= 0:
+            del self._stats.formats[source]
+        self._stats.bad_lines += count
+        self._warn.add("SECCOMP record with unreadable arch, syscall or code, skipped", path, lineno)
 
     def _fold(self, source: str, arch: int, number: int, code: int, exe: Optional[str], comm: Optional[str],
               subject: Optional[str], count: int, first: Optional[int], path: str, lineno: int) -> None:
@@ -1102,6 +1129,15 @@ def _journal_ms(line: bytes) -> Optional[int]:
     value = line[t:line.find(b'"', t)]
     try:
         return int(value) // 1000
+    except ValueError:
+        return None
+
+
+def _stamp_ms(stamp: bytes) -> Optional[int]:
+    """b"1795367036.883" (the audit(SEC.MS:SERIAL) stamp) in milliseconds."""
+    sec, _, ms = stamp.partition(b".")
+    try:
+        return int(sec) * 1000 + int(ms[:3].ljust(3, b"0"))
     except ValueError:
         return None
 
