@@ -653,6 +653,7 @@ class AuditCollector:
         nxt = run[1] + 1 if run is not None else -1  # the serial that extends run; run[1] lags behind it
         kept = dups = valid = lineno = 0
         first_bad = None
+        saw_audit = saw_kernel = False
         for line in lines:
             lineno += 1
             serial = -1
@@ -666,12 +667,14 @@ class AuditCollector:
                     if s >= 0:
                         s += 13
                     stamp = None
+                    saw_audit = True
                 elif line.startswith(b"audit: type=1326 audit(", m):
                     # the kernel transport's copy: "audit: type=1326 audit(SEC.MS:SERIAL): auid= ..."
                     s = line.find(b":", m + 23)
                     if s >= 0:
                         stamp = line[m + 23:s]
                         s += 1
+                    saw_kernel = True
                 else:
                     s = -1
                 if s >= 0:
@@ -696,6 +699,7 @@ class AuditCollector:
                 if cd >= 0:
                     # --output-fields without MESSAGE (the profiler's compact export)
                     stamp = None
+                    saw_audit = True
                     nr = line.find(b'"_AUDIT_FIELD_SYSCALL":"')
                     ar = line.find(b'"_AUDIT_FIELD_ARCH":"')
                     s = line.find(b'"_AUDIT_ID":"')
@@ -778,8 +782,10 @@ class AuditCollector:
         stats.duplicates += dups
         valid += kept + dups
         stats.formats[source] += kept
-        if kept:
+        if saw_audit:
             stats.audit_transport = True
+        if saw_kernel:
+            self._text_seen = True  # the kernel log carries every record type
         if lineno == 0 and is_file:
             self._warn.add("empty file: no audit records", path)
         elif valid == 0 and first_bad is not None:
@@ -824,6 +830,8 @@ class AuditCollector:
         serial = _int(_jtext(obj.get("_AUDIT_ID")))
         is_audit = audit_type is not None or serial is not None or _jtext(obj.get("_TRANSPORT")) == "audit"
         if not is_audit:
+            if message is not None and "audit(" in message:
+                self._text_seen = True
             if message is not None:
                 ms = _us_to_ms(_jtext(obj.get("__REALTIME_TIMESTAMP")))
                 ident = _jtext(obj.get("SYSLOG_IDENTIFIER")) or ""
