@@ -29,6 +29,8 @@ SECCOMP_WORKLOADS ??= ""
 SECCOMP_PROFILE_MAX_ITERATIONS ??= "5"
 # "1" accepts a profile although audit records were lost (it is then marked incomplete).
 SECCOMP_PROFILE_ALLOW_LOSS ??= "0"
+# Private keys for root's ssh login (default: empty password, as the profiling image features set up).
+SECCOMP_PROFILE_SSH_KEYS ??= ""
 SECCOMP_IMAGE_MANIFEST = "${IMAGE_LINK_NAME}.seccomp.json"
 
 IMAGE_INSTALL:append = " ${@oe.utils.conditional('SECCOMP_MODE', 'log', '${SECCOMP_PROFILING_PACKAGES}', '', d)}"

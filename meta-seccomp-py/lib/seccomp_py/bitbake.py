@@ -649,7 +649,10 @@ class ProfileRequest:
     allow_loss: bool
     manifests: List[Dict[str, Any]]
     ssh_user: str = "root"
-    extra: Dict[str, str] = field(default_factory=dict)
+    ssh_password: Optional[str] = ""  # profiling images have empty-root-password
+    ssh_keys: List[str] = field(default_factory=list)
+    host_keys: List[str] = field(default_factory=list)  # pinned when the rootfs ships host keys
+    boot_timeout: float = 900.0
 
 
 @dataclass
@@ -658,6 +661,7 @@ class ProfileOutcome:
     converged: bool
     lost_records: int
     report_path: Optional[str] = None
+    error: Optional[str] = None
 
 
 def read_manifests(rootfs: str, manifest_dir: str) -> List[Dict[str, Any]]:
@@ -697,27 +701,56 @@ def profile_request(d: Any, manifests: Sequence[Dict[str, Any]]) -> ProfileReque
     qemuboot = os.path.join(deploy, f"{link}.qemuboot.conf")
     units = sorted({u for m in manifests for u in m.get("units", {})} | set(_words(d, "SECCOMP_PROFILE_UNITS")))
     workloads = [w for m in manifests for w in m.get("workloads", [])] + _words(d, "SECCOMP_WORKLOADS")
+    rootfs = _get(d, "IMAGE_ROOTFS")
+    host_keys = sorted(glob.glob(os.path.join(rootfs, "etc/ssh/ssh_host_*_key.pub"))) if rootfs else []
     return ProfileRequest(
         qemuboot=qemuboot,
         abi=target_abi(d).name,
         units=units,
-        workloads=workloads,
+        workloads=list(dict.fromkeys(workloads)),
         output_dir=_get(d, "SECCOMP_PROFILE_WORKDIR") or os.path.join(_get(d, "WORKDIR"), "seccomp-profile"),
         max_iterations=int(_get(d, "SECCOMP_PROFILE_MAX_ITERATIONS", "5") or 5),
         kernel_args=_words(d, "SECCOMP_PROFILING_KERNEL_ARGS"),
         allow_loss=_get(d, "SECCOMP_PROFILE_ALLOW_LOSS", "0") in ("1", "yes", "true"),
         manifests=list(manifests),
+        ssh_keys=_words(d, "SECCOMP_PROFILE_SSH_KEYS"),
+        ssh_password=None if _words(d, "SECCOMP_PROFILE_SSH_KEYS") else "",
+        host_keys=host_keys,
     )
 
 
 def run_profiler(request: ProfileRequest) -> ProfileOutcome:
-    """The one call into the profiler (issue 4). Until seccomp_py.profiler exists this says so plainly."""
+    """Boot the image with the library's QemuTarget, profile, write profile/report/filters to output_dir."""
+    from .profiler import ProfileConfig, Profiler, Workload, write_outputs
+    from .progress import Progress
+    from .target import QemuTarget
+    from .target.qemu import PROFILING_KERNEL_ARGS
+
+    kernel_args = list(dict.fromkeys([*PROFILING_KERNEL_ARGS, *request.kernel_args]))
+    # The image was built here and boots on a private slirp port. Host keys are pinned when the rootfs
+    # carries them; images that generate them at first boot cannot be pinned in advance.
+    target = QemuTarget(
+        request.qemuboot, user=request.ssh_user, key_filename=request.ssh_keys or None,
+        password=request.ssh_password, host_key=request.host_keys or None,
+        insecure_accept_host_key=not request.host_keys, boot_timeout=request.boot_timeout,
+        kernel_args=kernel_args, workdir=os.path.join(request.output_dir, "qemu"))
+    config = ProfileConfig(units=list(request.units), workloads=[Workload("remote", w) for w in request.workloads],
+                           max_iterations=request.max_iterations, allow_loss=request.allow_loss)
+    progress = Progress(live=False)
+    target.start()
     try:
-        from . import profiler  # type: ignore[attr-defined]
-    except ImportError:
-        raise SeccompPyError("do_seccomp_profile: this checkout of seccomp-py has no profiler yet "
-                             "(seccomp_py/profiler.py); the task cannot run") from None
-    return profiler.profile_for_bitbake(request)  # type: ignore[attr-defined]
+        profiler = Profiler(target, config, progress, target_info={"kind": "qemu", "qemuboot": request.qemuboot},
+                            forwarded=dict(getattr(target, "forwarded", {}) or {}),
+                            host_address=("127.0.0.1", int(target.ssh_port)))
+        result = profiler.run()
+        write_outputs(result, request.output_dir, abi=request.abi)
+    except BaseException:
+        target.stop(graceful=False)
+        raise
+    target.stop(graceful=True)
+    progress.close()
+    return ProfileOutcome(result.profile, result.converged, result.lost_records,
+                          os.path.join(request.output_dir, "report.md"), result.error)
 
 
 def split_by_recipe(profile: Profile, manifests: Sequence[Dict[str, Any]]) -> Dict[str, Profile]:
@@ -761,6 +794,21 @@ def profile_image(d: Any, report: Optional[Reporter] = None,
         raise SeccompBuildError("no units to profile: no recipe in the image inherits seccomp, and "
                                 "SECCOMP_PROFILE_UNITS is empty")
     outcome = runner(request)
+    if outcome.report_path:
+        report.info(f"seccomp: profiler report in {outcome.report_path}")
+    problems = []
+    if outcome.error:
+        problems.append(f"profiling stopped: {outcome.error}")
+    if not outcome.converged:
+        problems.append(f"profiling did not converge within {request.max_iterations} iterations")
+    if outcome.lost_records and not request.allow_loss:
+        problems.append(f"{outcome.lost_records} audit records were lost, so the profile may be incomplete "
+                        f"(SECCOMP_PROFILE_ALLOW_LOSS = \"1\" accepts that)")
+    if problems:
+        # The partial profile stays in the work folder; the commit-ready folder is not touched.
+        for problem in problems:
+            report.error(problem)
+        raise SeccompBuildError("; ".join(problems) + f" (partial results in {request.output_dir})")
     outdir = _get(d, "SECCOMP_PROFILE_OUTDIR")
     written = {}
     for recipe, part in sorted(split_by_recipe(outcome.profile, manifests).items()):
@@ -768,16 +816,8 @@ def profile_image(d: Any, report: Optional[Reporter] = None,
         merge_into_existing(dest, part, request.abi).save(dest)
         written[recipe] = dest
         report.info(f"seccomp: wrote {dest}")
-    problems = []
-    if not outcome.converged:
-        problems.append(f"profiling did not converge within {request.max_iterations} iterations")
-    if outcome.lost_records and not request.allow_loss:
-        problems.append(f"{outcome.lost_records} audit records were lost, so the profile may be incomplete "
-                        f"(SECCOMP_PROFILE_ALLOW_LOSS = \"1\" accepts that)")
-    if outcome.report_path:
-        report.info(f"seccomp: report in {outcome.report_path}")
-    for problem in problems:
-        report.error(problem)
-    if problems:
-        raise SeccompBuildError("; ".join(problems))
+    missing = sorted(set(request.units) - set(outcome.profile.subjects()))
+    for unit in missing:
+        report.warning(f"seccomp: the profiler saw no syscalls for {unit}; is it started, and do the workloads "
+                       f"exercise it?")
     return written
