@@ -55,6 +55,7 @@ def kernel_lines(name: str):
     ("audit.log", "audit-log"), ("syslog-traditional.log", "syslog"), ("syslog-rfc3339.log", "syslog"),
     ("journal-all.json", "journal-json"), ("journal-seccomp.json", "journal-json"),
     ("journal-compact.json", "journal-json"), ("journal-seq.json", "journal-json"),
+    ("journal-message.json", "journal-json"),
     ("seccomp-demo.c", None), ("capture.sh", None), ("uname.txt", None), ("README.md", None),
 ])
 def test_detect_format_on_host_samples(name, fmt):
@@ -212,11 +213,19 @@ def test_journal_matches_kernel_log_of_the_same_scenarios():
         assert names <= journal[key], key
 
 
-def test_journal_compact_and_full_exports_agree():
+@pytest.mark.parametrize("name", ["journal-compact.json", "journal-message.json"])
+def test_journal_compact_and_full_exports_agree(name):
     full = collect("journal-all.json")
-    compact = collect("journal-compact.json")
+    compact = collect(name)
     assert list(full.observations()) == list(compact.observations())
     assert compact.stats.records == full.stats.records and compact.stats.duplicates == 0
+
+
+def test_journal_message_export_is_the_recommended_one():
+    with open(host("journal-message.json"), "rb") as handle:
+        keys = set(json.loads(handle.readline()))
+    journalctl_adds = {"__CURSOR", "__REALTIME_TIMESTAMP", "__MONOTONIC_TIMESTAMP", "_BOOT_ID"}
+    assert keys - journalctl_adds == set(audit.JOURNAL_OUTPUT_FIELDS)
 
 
 def test_journal_after_cursor_with_match_drops_the_first_record():
@@ -235,7 +244,7 @@ def test_journal_json_seq():
 
 
 def test_journal_fast_path_equals_generic_path():
-    for name in ("journal-all.json", "journal-compact.json", "journal-seq.json"):
+    for name in ("journal-all.json", "journal-compact.json", "journal-seq.json", "journal-message.json"):
         fast = collect(name)
         slow = AuditCollector()
         records = list(slow.records(raw_lines(name), path=name))
@@ -244,7 +253,8 @@ def test_journal_fast_path_equals_generic_path():
         assert fast.stats.duplicates == slow.stats.duplicates
 
 
-@pytest.mark.parametrize("name", ["journal-all.json", "journal-compact.json", "journal-seq.json"])
+@pytest.mark.parametrize("name", ["journal-all.json", "journal-compact.json", "journal-seq.json",
+                                  "journal-message.json"])
 def test_journal_records_take_the_fast_path(name, monkeypatch):
     """Only lines that are not SECCOMP records (suppression notices, other types) use json.loads."""
     slow_lines = []
@@ -292,7 +302,8 @@ def test_profile_from_collector_round_trips():
 
 # -- subjects -------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["journal-all.json", "journal-compact.json", "kmsg.txt", "audit.log"])
+@pytest.mark.parametrize("name", ["journal-all.json", "journal-compact.json", "journal-message.json", "kmsg.txt",
+                                  "audit.log"])
 def test_subject_for_is_called_once_per_process_and_can_drop(name):
     calls = Counter()
 

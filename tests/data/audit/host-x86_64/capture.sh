@@ -117,6 +117,8 @@ $J -o json --after-cursor "$cursor" _TRANSPORT=audit _AUDIT_TYPE=1326 > "$out/jo
 $J -o json --after-cursor "$cursor" _TRANSPORT=audit \
     --output-fields=_TRANSPORT,_AUDIT_TYPE,_AUDIT_ID,_SOURCE_REALTIME_TIMESTAMP,_PID,_COMM,_EXE,_AUDIT_FIELD_ARCH,_AUDIT_FIELD_SYSCALL,_AUDIT_FIELD_COMPAT,_AUDIT_FIELD_CODE \
     > "$out/journal-compact.json"
+$J -o json --after-cursor "$cursor" _TRANSPORT=audit \
+    --output-fields=MESSAGE,_AUDIT_ID,_SOURCE_REALTIME_TIMESTAMP > "$out/journal-message.json"
 $J -o json-seq --after-cursor "$cursor" _TRANSPORT=audit _AUDIT_TYPE=1326 -n 5 > "$out/journal-seq.json"
 kill "$journald_pid"; wait "$journald_pid" || true
 rm -f /run/systemd/journald.conf.d/90-seccomp-capture.conf
