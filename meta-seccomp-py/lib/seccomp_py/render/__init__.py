@@ -40,7 +40,7 @@ from ._core import ACTIONS, Options, RenderError, Selection, pairs, resolve_acti
 
 FORMATS = ("systemd", "lxc", "oci", "docker", "firejail")
 
-__all__ = ["ACTIONS", "FORMATS", "RenderError", "render", "render_log_dropin"]
+__all__ = ["ACTIONS", "FORMATS", "RenderError", "log_dropin_path", "render", "render_log_dropin"]
 
 
 def render(

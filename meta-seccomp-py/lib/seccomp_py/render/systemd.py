@@ -19,7 +19,8 @@ all), so it becomes a placeholder name that libseccomp resolves but that does no
 ABIs: systemd keeps it (as a pseudo syscall number) and skips its rule on every architecture, so every
 call is logged and there is no blind spot. ``kexec_load``, the classic placeholder, exists on every ABI:
 a service that calls it would go unlogged in that pass. When kexec_load is in the known set it is just
-another known name, and no placeholder is needed.
+another known name, and no placeholder is needed. tests/consumers/test_systemd_guest.py checks on systemd
+252 that the placeholder drop-in logs every call strace sees, and that a re-armed drop-in logs only new ones.
 """
 
 from __future__ import annotations
