@@ -59,15 +59,18 @@ def entry(cursor, **fields):
     return out
 
 
-def test_parse_entries_skips_the_start_cursor_and_bad_lines():
+def test_split_lines_skips_only_the_start_cursor():
     lines = [entry("A", _AUDIT_ID=1), entry("B", _AUDIT_ID=2), entry("C", _AUDIT_ID=3)]
-    data = ("\n".join(json.dumps(e) for e in lines) + "\nnot json\n\n").encode()
-    result = jr.parse_entries(data, "A")
-    assert [e["__CURSOR"] for e in result.entries] == ["B", "C"]
+    data = ("\n".join(json.dumps(e) for e in lines) + "\n\n").encode()
+    result = jr.split_lines(data, "A")
+    assert [jr.cursor_of(line) for line in result.lines] == ["B", "C"]
     assert result.cursor == "C"
-    assert result.bad_lines == 1
     # a start cursor that is not in the output (a non-matching entry) drops nothing
-    assert len(jr.parse_entries(data, "Z").entries) == 3
+    assert len(jr.split_lines(data, "Z").lines) == 3
+    assert jr.split_lines(b"", "A").lines == [] and jr.split_lines(b"", "A").cursor is None
+    # a cursor-looking text inside a message value is not the entry's cursor
+    tricky = json.dumps({"MESSAGE": 'x "__CURSOR":"A"', "__CURSOR": "D"}).encode()
+    assert jr.cursor_of(tricky) == "D"
 
 
 class FakeJournal:
@@ -107,73 +110,9 @@ def test_cursor_reader_reads_every_record_once_across_polls():
             serial += 1
             entries.append(entry(f"c{len(entries)}", _TRANSPORT="audit", _AUDIT_ID=serial))
             entries.append(entry(f"c{len(entries)}", _TRANSPORT="journal"))
-        seen += [int(e["_AUDIT_ID"]) for e in reader.poll()]
+        seen += [int(json.loads(line)["_AUDIT_ID"]) for line in reader.poll()]
     assert seen == list(range(1, serial + 1))
     assert reader.polls == 5
-
-
-def test_field_text_decodes_byte_arrays_and_hex():
-    e = {"_EXE": list(b"/usr/bin/a b"), "_AUDIT_FIELD_CODE": "0x7ffc0000", "_PID": "12"}
-    assert jr.field_text(e, "_EXE") == "/usr/bin/a b"
-    assert jr.field_int(e, "_AUDIT_FIELD_CODE", 16) == 0x7FFC0000
-    assert jr.field_int(e, "_PID") == 12
-    assert jr.field_int(e, "_MISSING") is None
-
-
-def seccomp_entry(cursor, serial, pid, arch, nr, code="0x7ffc0000", exe="/usr/sbin/nginx"):
-    return entry(cursor, _TRANSPORT="audit", _AUDIT_TYPE=1326, _AUDIT_ID=serial, _PID=pid, _EXE=exe,
-                 _COMM="nginx", _AUDIT_FIELD_ARCH=arch, _AUDIT_FIELD_SYSCALL=nr, _AUDIT_FIELD_CODE=code,
-                 _SOURCE_REALTIME_TIMESTAMP=1795367324008378)
-
-
-def test_decode_seccomp_x86_64_aarch64_and_unknown():
-    rec = jr.decode_seccomp(seccomp_entry("a", 7, 297, "c000003e", 63))
-    assert (rec.abi, rec.syscall, rec.pid, rec.serial, rec.is_log) == ("x86_64", "uname", 297, 7, True)
-    assert rec.time.startswith("2026-")
-    rec = jr.decode_seccomp(seccomp_entry("b", 8, 1, "c00000b7", 160))
-    assert (rec.abi, rec.syscall) == ("aarch64", "uname")
-    rec = jr.decode_seccomp(seccomp_entry("c", 9, 1, "c000003e", 9999))
-    assert rec.abi == "x86_64" and rec.syscall is None
-    rec = jr.decode_seccomp(seccomp_entry("d", 9, 1, "12345678", 1))
-    assert rec.abi is None and rec.syscall is None
-    kill = jr.decode_seccomp(seccomp_entry("e", 10, 1, "c000003e", 63, code="0x80000000"))
-    assert not kill.is_log and kill.action == "kill_process"
-    assert jr.action_name(0x00050001) == "errno(1)"
-
-
-def test_split_audit_counts_all_serials_but_returns_only_seccomp():
-    entries = [seccomp_entry("a", 5, 1, "c000003e", 0),
-               entry("b", _TRANSPORT="audit", _AUDIT_TYPE=1130, _AUDIT_ID=6)]
-    seccomp, serials = jr.split_audit(entries)
-    assert len(seccomp) == 1 and serials == [5, 6]
-
-
-def test_serial_tracker_counts_holes_not_duplicates_or_order():
-    tracker = jr.SerialTracker()
-    for serial in (10, 12, 11, 11, 15, 13):
-        tracker.add(serial)
-    assert tracker.missing() == [14]
-    assert tracker.gap_count(upto=13) == 0
-    assert tracker.gap_count(upto=17) == 3
-    assert jr.SerialTracker().gap_count() == 0
-
-
-def test_loss_notices_tell_real_loss_from_the_hold_queue():
-    notices = jr.LossNotices()
-    notices.feed_message("audit: kauditd hold queue overflow")
-    notices.feed_message("audit: audit_lost=130 audit_rate_limit=0 audit_backlog_limit=8192")
-    notices.feed_message("kauditd_printk_skb: 57 callbacks suppressed")
-    assert not notices.real_loss
-    assert (notices.hold_queue_overflows, notices.kernel_audit_lost, notices.printk_suppressed) == (1, 130, 57)
-    notices.feed_message("audit: audit_backlog=8193 > audit_backlog_limit=8192")
-    notices.feed_message("audit: backlog limit exceeded")
-    assert notices.real_loss and notices.backlog_drops == 2
-    notices.feed_message("Suppressed 12 messages from nginx.service", transport="driver")
-    assert notices.journald_drops == 12
-    # the same words on another transport are just a service's own log line
-    notices.feed_message("audit: backlog limit exceeded", transport="stdout")
-    assert notices.backlog_drops == 2
-    assert len(notices.to_json()["messages"]) == 3
 
 
 def test_sentinel_command_and_pid():

@@ -3,8 +3,8 @@
 One boot, several rounds on a started Target (see seccomp_py.target):
 
     round 1 (warm-up, --warmup-seconds > 0): arm every unit with nothing known (every call is logged),
-        restart, run the workloads for a few seconds only. This learns the frequent calls (start-up,
-        the request loop) at a small record volume.
+        restart, run each workload for a few seconds only. This learns the frequent calls (start-up,
+        the request loop, shutdown) at a small record volume.
     round N: re-arm with SystemCallLog=~<everything known>, so only new calls are logged; restart; run
         the full workloads; collect. Stop when a full round adds nothing (converged) or at
         --max-iterations.
@@ -43,6 +43,7 @@ from .attribution import (
     slice_cgroup,
     split_gather_output,
 )
+from .audit import AuditCollector, AuditRecord
 from .errors import SeccompPyError, UsageError
 from .fileio import atomic_write
 from .profile import Profile
@@ -298,11 +299,10 @@ class Profiler:
         self.attributor: Optional[Attributor] = None
         self.trace_instance: Optional[str] = None
         self.sampler_unit: Optional[str] = None
-        self.serials = jr.SerialTracker()
-        self.notices = jr.LossNotices()
+        # One collector for the whole run: it de-duplicates by serial and counts holes and loss notices.
+        self.collector = AuditCollector(complete_stream=True)
         self.audit_reader: Optional[jr.CursorReader] = None
         self.notice_reader: Optional[jr.CursorReader] = None
-        self.sentinel_serials: List[int] = []
         self.counts: Dict[str, Any] = {"seccomp": 0, "log": 0, "sentinel": 0, "unknown": 0,
                                        "non_log": {}, "audit_entries": 0, "repeat": 0}
         self.unit_stats: Dict[str, Dict[str, Any]] = {}
@@ -436,8 +436,7 @@ class Profiler:
             raise PreflightFailed("journalctl on the target printed no cursor; is journald running?")
         self.audit_reader = jr.CursorReader(run, cursor, jr.AUDIT_FIELDS, ["_TRANSPORT=audit"],
                                             timeout=self.config.catchup_timeout + 60)
-        self.notice_reader = jr.CursorReader(run, cursor, jr.NOTICE_FIELDS,
-                                             ["_TRANSPORT=kernel", "_TRANSPORT=driver"], timeout=120)
+        self.notice_reader = jr.CursorReader(run, cursor, jr.NOTICE_FIELDS, jr.NOTICE_MATCHES, timeout=120)
 
     # -- one round -------------------------------------------------------------------------------
     def _round(self, round_: RoundResult) -> None:
@@ -580,6 +579,10 @@ class Profiler:
             self.workload_runs += getattr(exc, "runs", [])
             raise
 
+    def host_env(self) -> Dict[str, str]:
+        """What host workloads need to reach the target (also the SSH port for scripts that log in)."""
+        return host_workload_env(self.config.host_env, self.host_address, self.forwarded)
+
     # -- collection -------------------------------------------------------------------------------
     def _collect(self, round_: RoundResult) -> None:
         assert self.audit_reader is not None and self.notice_reader is not None
@@ -592,22 +595,16 @@ class Profiler:
         sentinel.parse_pid(result.stdout)
         started = time.monotonic()
         deadline = started + self.config.catchup_timeout
-        records: List[jr.SeccompRecord] = []
+        records: List[AuditRecord] = []
         found = False
         delay = 0.3
         while True:
-            entries = self.audit_reader.poll()
-            seccomp, serials = jr.split_audit(entries)
-            self.counts["audit_entries"] += len(entries)
-            for serial in serials:
-                self.serials.add(serial)
-            for entry in seccomp:
-                record = jr.decode_seccomp(entry)
+            lines = self.audit_reader.poll()
+            self.counts["audit_entries"] += len(lines)
+            for record in self.collector.records(lines, "journal-json", "journal"):
                 if sentinel.matches(record.pid, record.syscall):
                     found = True
                     self.counts["sentinel"] += 1
-                    if record.serial is not None:
-                        self.sentinel_serials.append(record.serial)
                     continue
                 records.append(record)
             self.progress.status(f"waiting for journald: {len(records)} records so far")
@@ -622,20 +619,28 @@ class Profiler:
             time.sleep(delay)
             delay = min(2.0, delay * 1.5)
         round_.catchup_seconds = time.monotonic() - started
-        self.notices.feed(self.notice_reader.poll())
+        self._read_notices()
         self.progress.status("attribution")
         self._gather_attribution()
         self._ingest(round_, records)
 
-    def _ingest(self, round_: RoundResult, records: List[jr.SeccompRecord]) -> None:
+    def _read_notices(self) -> None:
+        """Kernel and journald messages about lost records; the kernel's printk copies of audit records
+        themselves are left out (the audit transport has them, with their serials)."""
+        assert self.notice_reader is not None
+        lines = [line for line in self.notice_reader.poll() if b"audit: type=" not in line]
+        if lines:
+            list(self.collector.records(lines, "journal-json", "journal-notices"))
+
+    def _ingest(self, round_: RoundResult, records: List[AuditRecord]) -> None:
         assert self.attributor is not None
         round_.records += len(records)
         self.counts["seccomp"] += len(records)
         before = {u: {abi: set(self.profile.syscalls(self.subject_of(u), abi))
                       for abi in self.profile.abis(self.subject_of(u))} for u in self.armed_units}
-        log_records = [r for r in records if r.is_log]
+        log_records = [r for r in records if r.action == "LOG"]
         for record in records:
-            if not record.is_log:
+            if record.action != "LOG":
                 key = record.action
                 self.counts["non_log"][key] = self.counts["non_log"].get(key, 0) + 1
         attributions = self.attributor.resolve_all([(r.pid, r.exe) for r in log_records])
@@ -662,8 +667,8 @@ class Profiler:
                 if record.syscall in before.get(unit, {}).get(record.abi, set()):
                     round_.repeat_records += 1
                     self.counts["repeat"] += 1
-                self.profile.add(subject, record.abi, record.syscall, first_seen=record.time, source=SOURCE,
-                                 exe=record.exe)
+                self.profile.add(subject, record.abi, record.syscall, first_seen=iso_time(record.timestamp),
+                                 source=SOURCE, exe=record.exe)
         for unit in self.armed_units:
             subject = self.subject_of(unit)
             new: Set[str] = set()
@@ -673,16 +678,28 @@ class Profiler:
 
     # -- loss and cleanup -------------------------------------------------------------------------
     def loss(self) -> Dict[str, Any]:
-        upto = max(self.sentinel_serials) if self.sentinel_serials else None
-        gaps = self.serials.gap_count(upto=upto)
-        out: Dict[str, Any] = {"serial_gaps": gaps, "catchup_timeouts": self.catchup_timeouts,
-                               "trace_overruns": self.attributor.trace_overruns if self.attributor else 0}
-        out.update(self.notices.to_json())
-        return out
+        stats = self.collector.stats
+        return {
+            "serial_gaps": stats.serial_gaps,
+            "missing_serials": stats.missing_serials,
+            "gap_ranges": [list(r) for r in stats.gap_ranges],
+            "lost": stats.lost,
+            "loss_events": stats.loss_events,
+            "journald_drops": stats.journal_drops,
+            "kernel_audit_lost_counter": stats.lost_counter,
+            "hold_queue_overflows": stats.hold_queue_lost,
+            "printk_suppressed": stats.suppressed,
+            "duplicates": stats.duplicates,
+            "catchup_timeouts": self.catchup_timeouts,
+            "trace_overruns": self.attributor.trace_overruns if self.attributor else 0,
+            "possible_loss": stats.possible_loss,
+        }
 
     def lost_records(self) -> int:
-        loss = self.loss()
-        return int(loss["serial_gaps"]) + int(loss["backlog_drops"]) + int(loss["journald_drops"])
+        stats = self.collector.stats
+        if not stats.possible_loss:
+            return 0
+        return max(1, stats.missing_serials + stats.lost + stats.journal_drops)
 
     def _cleanup(self) -> None:
         """Undo what we did on the target. Best effort: the target may be gone."""
@@ -721,8 +738,8 @@ class Profiler:
         lost = self.lost_records()
         if lost:
             self.incomplete_reasons.append(
-                f"audit records were lost: {loss['serial_gaps']} serial gap(s), {loss['backlog_drops']} kernel "
-                f"backlog drop message(s), {loss['journald_drops']} journald drop(s)")
+                f"audit records were lost: {loss['missing_serials']} missing serial(s), {loss['lost']} dropped by "
+                f"the kernel, {loss['journald_drops']} journald drop notice(s)")
         if loss["trace_overruns"]:
             self.notes.append(f"{loss['trace_overruns']} trace events were overwritten (ring buffer full); "
                               f"attribution fell back to samples/exe for those pids")
@@ -809,31 +826,27 @@ class WorkloadRunner:
 
     def run_all(self, label: str, budget: Optional[float], timeout: float,
                 extra_env: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
+        """Run every workload once. budget (warm-up): each workload runs at most that many seconds, so
+        every one of them gets its first seconds exercised; being cut off is expected then."""
         runs: List[Dict[str, Any]] = []
-        budget_end = time.monotonic() + budget if budget is not None else None
+        warm = budget is not None
         for i, workload in enumerate(self.workloads):
-            limit = timeout
-            if budget_end is not None:
-                limit = budget_end - time.monotonic()
-                if limit < 0.5:
-                    runs.append({"round": label, "label": workload.label, "status": "skipped (warm-up budget used)",
-                                 "seconds": 0.0})
-                    continue
+            limit = budget if budget is not None else timeout
             self.progress.status(f"{label}: {workload.label}")
             started = time.monotonic()
             if workload.kind == "host":
                 status, tail = self._run_host(workload.spec, limit, extra_env or {})
             else:
-                status, tail = self._run_on_target(self.paths[i], limit, budget_end is not None)
+                status, tail = self._run_on_target(self.paths[i], limit, warm)
             text = "ok" if status == 0 else ("timed out" if status is None else f"exit {status}")
-            if budget_end is not None and status != 0:
+            if warm and status != 0:
                 text += " (expected in a warm-up)"
             run = {"round": label, "label": workload.label, "status": text,
                    "seconds": round(time.monotonic() - started, 2)}
             if status != 0:
                 run["output_tail"] = tail
             runs.append(run)
-            if status != 0 and budget_end is None:
+            if status != 0 and not warm:
                 last = tail.strip().splitlines()[-1] if tail.strip() else ""
                 error = WorkloadFailed(f"workload {workload.label} {text} ({label})" + (f": {last}" if last else ""))
                 error.runs = runs  # type: ignore[attr-defined]
@@ -871,6 +884,26 @@ class WorkloadRunner:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def host_workload_env(base: Dict[str, str], host_address: Optional[Tuple[str, int]],
+                      forwarded: Dict[int, int]) -> Dict[str, str]:
+    env = dict(base)
+    if host_address is not None:
+        env["SECCOMP_TARGET_HOST"] = host_address[0]
+        env["SECCOMP_TARGET_PORT"] = str(host_address[1])
+    for guest, host in sorted(forwarded.items()):
+        env[f"SECCOMP_TARGET_PORT_{guest}"] = str(host)
+    return env
+
+
+def iso_time(seconds: Optional[float]) -> Optional[str]:
+    if seconds is None:
+        return None
+    import datetime
+
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def tail_lines(text: str, count: int = 15) -> str:
     lines = (text or "").rstrip().splitlines()
     return "\n".join(line[:300] for line in lines[-count:])

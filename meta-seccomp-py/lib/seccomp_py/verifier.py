@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from . import journal as jr
+from .audit import AuditCollector, AuditRecord
 from .errors import SeccompPyError, UsageError
 from .fileio import atomic_write
 from .profile import Profile
@@ -34,6 +35,7 @@ from .profiler import (
     WorkloadRunner,
     dropin_properties,
     first_line,
+    host_workload_env,
     normalize_unit,
     probe_target,
     unit_is_up,
@@ -143,11 +145,7 @@ class Verifier:
         self.progress = progress or Progress(quiet=True)
         self.token = uuid.uuid4().hex[:10]
         self.remote = Remote(target, self.token)
-        env = dict(config.host_env)
-        if host_address is not None:
-            env["SECCOMP_TARGET_HOST"], env["SECCOMP_TARGET_PORT"] = host_address[0], str(host_address[1])
-        for guest, host in sorted((forwarded or {}).items()):
-            env[f"SECCOMP_TARGET_PORT_{guest}"] = str(host)
+        env = host_workload_env(config.host_env, host_address, forwarded or {})
         env["SECCOMP_ROUND_KIND"] = "verify"
         self.runner = WorkloadRunner(self.remote, config.workloads, self.progress, host_env=env)
         self.facts = TargetFacts()
@@ -157,6 +155,7 @@ class Verifier:
         self.installed: List[str] = []
         self.initially_active: Dict[str, bool] = {}
         self.reader: Optional[jr.CursorReader] = None
+        self.collector = AuditCollector(complete_stream=True)
         self.remote_ready = False
         self._validate()
 
@@ -320,7 +319,7 @@ class Verifier:
                              "sh", unit], timeout=self.config.start_timeout)
 
     # -- journal ---------------------------------------------------------------------------------
-    def _read_until_sentinel(self) -> List[jr.SeccompRecord]:
+    def _read_until_sentinel(self) -> List[AuditRecord]:
         assert self.reader is not None
         sentinel = jr.Sentinel()
         result = self.remote.run(sentinel.command(), timeout=120)
@@ -328,13 +327,11 @@ class Verifier:
             raise SeccompPyError(f"the sentinel could not run: {first_line(result.stderr)}")
         sentinel.parse_pid(result.stdout)
         deadline = time.monotonic() + self.config.catchup_timeout
-        records: List[jr.SeccompRecord] = []
+        records: List[AuditRecord] = []
         delay = 0.3
         while True:
-            seccomp, _serials = jr.split_audit(self.reader.poll())
             found = False
-            for entry in seccomp:
-                record = jr.decode_seccomp(entry)
+            for record in self.collector.records(self.reader.poll(), "journal-json", "journal"):
                 if sentinel.matches(record.pid, record.syscall):
                     found = True
                 else:
@@ -348,7 +345,7 @@ class Verifier:
 
     def _denials(self) -> None:
         records = self._read_until_sentinel()
-        denials = [r for r in records if not r.is_log]
+        denials = [r for r in records if r.action != "LOG"]
         for record in denials:
             self.result.denials.append({"pid": record.pid, "exe": record.exe, "comm": record.comm,
                                         "abi": record.abi, "syscall": record.syscall or record.number,
@@ -357,7 +354,7 @@ class Verifier:
             sorted({f"{d['syscall']} ({d['exe']}, {d['action']})" for d in self.result.denials}))
         self.result.checks.append(Check("zero seccomp denials or kills in the journal", not denials, detail))
 
-    def _guess_unit(self, record: jr.SeccompRecord) -> str:
+    def _guess_unit(self, record: AuditRecord) -> str:
         for unit in self.units:
             exes = set()
             for abi in self.profile.abis(unit):
@@ -407,7 +404,7 @@ class Verifier:
         self.remote.run(["systemctl", "restart", "--", unit], timeout=self.config.start_timeout)
         time.sleep(self.config.settle_seconds)
         records = self._read_until_sentinel()
-        hits = [r for r in records if not r.is_log and r.syscall == syscall]
+        hits = [r for r in records if r.action != "LOG" and r.syscall == syscall]
         detail = "killed at start-up"
         if not hits:
             # Not used at start-up after all: drive the workloads, then look again.
@@ -415,7 +412,7 @@ class Verifier:
                 self.runner.run_all("negative control", budget=None, timeout=self.config.workload_timeout)
             self.remote.run(["systemctl", "stop", "--", unit], timeout=self.config.start_timeout)
             records = self._read_until_sentinel()
-            hits = [r for r in records if not r.is_log and r.syscall == syscall]
+            hits = [r for r in records if r.action != "LOG" and r.syscall == syscall]
             detail = "killed during the workloads"
         else:
             self.remote.run(["systemctl", "stop", "--", unit], timeout=self.config.start_timeout)

@@ -150,10 +150,12 @@ def run_canary(target, timeout: float) -> DoctorCheck:
                            + (detail[-1] if detail else f"exit {result.status}"),
                            "the target needs systemd-run and SystemCallLog= support (systemd >= 247, built "
                            "with seccomp)")
+    from ..audit import AuditCollector
+
+    collector = AuditCollector(complete_stream=True)
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        for entry in jr.split_audit(reader.poll())[0]:
-            record = jr.decode_seccomp(entry)
+        for record in collector.records(reader.poll(), "journal-json", "journal"):
             if sentinel.matches(record.pid, record.syscall):
                 return DoctorCheck("logged canary", OK, f"a uname(2) call under SystemCallLog= reached the journal "
                                    f"after {time.monotonic() - started:.1f} s (audit serial {record.serial})")

@@ -44,7 +44,7 @@ def setup_parser(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--max-iterations", type=int, default=5, metavar="N",
                      help="full rounds at most before giving up on convergence (default: 5)")
     how.add_argument("--warmup-seconds", type=float, default=5.0, metavar="S",
-                     help="first round: log everything but run the workloads only this long, to learn the "
+                     help="first round: log everything but run each workload only this long, to learn the "
                           "frequent calls cheaply; 0 disables it (default: 5)")
     how.add_argument("--settle-seconds", type=float, default=1.0, metavar="S",
                      help="pause after (re)starting the units before the workloads (default: 1)")

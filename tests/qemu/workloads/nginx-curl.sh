@@ -1,0 +1,16 @@
+#!/bin/sh
+# In-guest workload for nginx: pages, a 404, HEAD, a range request, keep-alive reuse.
+set -eu
+base=http://127.0.0.1
+curl -fsS -o /dev/null "$base/"
+curl -fsS -o /dev/null -I "$base/"
+curl -fsS -o /dev/null -r 0-99 "$base/"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/no-such-page")
+[ "$code" = 404 ]
+# one connection, several requests
+curl -fsS -o /dev/null -o /dev/null -o /dev/null "$base/" "$base/" "$base/"
+i=0
+while [ "$i" -lt 20 ]; do
+    curl -fsS -o /dev/null "$base/?n=$i"
+    i=$((i + 1))
+done
