@@ -318,3 +318,27 @@ def test_cli_render_file_folder_and_stdout(tmp_path):
     assert proc.returncode == 1 and "invalid systemd unit name '/usr/bin/other'" in proc.stderr
     proc = run_cli("render", str(src), "-f", "systemd", "-s", "demo.service", "--abi", "aarch64", "-o", "-")
     assert proc.returncode == 1 and "no syscalls for ABI aarch64" in proc.stderr
+
+
+# -- unit names --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["nginx.service", "getty@tty1.service", "foo@.service", "dev-sda1.swap",
+                                  "a:b_c\\x2d.socket", "x@y@z.service"])
+def test_valid_unit_names(name):
+    from seccomp_py.unitname import validate_unit_name
+
+    assert validate_unit_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", ".service", "nginx", "nginx.exe", "@x.service", "a b.service",
+                                  "a\nb.service", "a/b.service", "é.service", "x" * 250 + ".service"])
+def test_invalid_unit_names(name):
+    from seccomp_py.unitname import unit_name_problem
+
+    assert unit_name_problem(name) is not None
+
+
+def test_template_detection_and_exec_types():
+    from seccomp_py.unitname import EXEC_UNIT_TYPES, is_template, unit_name_problem
+
+    assert is_template("foo@.service") and not is_template("foo@bar.service") and not is_template("foo.service")
+    assert unit_name_problem("multi-user.target", EXEC_UNIT_TYPES) is not None
