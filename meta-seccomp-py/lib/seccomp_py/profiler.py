@@ -57,6 +57,30 @@ MIN_SYSTEMD = 247
 FILTER_FORMATS = ("systemd", "lxc", "oci", "firejail")
 
 
+# Leftovers of an interrupted run on the same target (the connection dropped, the host died): our
+# runtime drop-ins, work folders and tracefs instances. Runs are not concurrent on one target (they
+# restart the same units), so anything of ours still there is stale. Prints what it removed.
+STALE_CLEANUP = r"""
+found=
+for f in /run/systemd/system/*.d/50-seccomp-log.conf /run/systemd/system/*.d/50-seccomp-py-verify.conf; do
+    [ -e "$f" ] && rm -f "$f" && found="$found $f"
+done
+for d in /run/seccomp-py/*; do
+    [ -e "$d" ] && rm -rf "$d" && found="$found $d"
+done
+for t in /sys/kernel/tracing /sys/kernel/debug/tracing; do
+    for i in "$t"/instances/seccomp-py-*; do
+        [ -d "$i" ] || continue
+        for ev in sched/sched_process_fork cgroup/cgroup_attach_task; do echo 0 > "$i/events/$ev/enable"; done
+        rmdir "$i" 2>/dev/null && found="$found $i"
+    done
+done
+[ -n "$found" ] && systemctl daemon-reload
+echo $found
+exit 0
+"""
+
+
 class ProfilingError(SeccompPyError):
     """Profiling stopped before a complete profile; partial results were saved (marked incomplete)."""
 
@@ -112,6 +136,7 @@ class ProfileConfig:
     trace_buffer_kb: int = 4096
     host_env: Dict[str, str] = field(default_factory=dict)
     known: Dict[str, Set[str]] = field(default_factory=dict)  # unit -> names to start from (silenced)
+    records_path: Optional[str] = None  # append the raw journal JSON of every audit entry read here
 
     def validate(self) -> None:
         if not self.units and not self.commands:
@@ -177,6 +202,7 @@ class ProfileResult:
     incomplete: bool
     error: Optional[str] = None
     lost_records: int = 0
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -312,6 +338,8 @@ class Profiler:
         self.incomplete_reasons: List[str] = []
         self.notes: List[str] = []
         self.armed = False
+        self.interrupted = False
+        self.records_file = None
         self.initially_active: Dict[str, bool] = {}
         self.error: Optional[str] = None
         self.converged = False
@@ -340,10 +368,13 @@ class Profiler:
         try:
             self._run()
         except KeyboardInterrupt:
+            # Keep what was collected; the caller writes it and then exits 130.
             self.error = "interrupted (Ctrl-C)"
+            self.interrupted = True
             self.incomplete_reasons.append("the run was interrupted")
-            self._cleanup()
-            raise
+            with contextlib.suppress(KeyboardInterrupt):
+                self._cleanup()
+            return self._result()
         except SeccompPyError as exc:
             self.error = str(exc)
             self.incomplete_reasons.append(f"profiling stopped: {first_line(str(exc))}")
@@ -415,6 +446,9 @@ class Profiler:
     def _prepare_remote(self) -> None:
         self.progress.status("uploading scripts")
         remote = self.remote
+        stale = remote.run(["sh", "-c", STALE_CLEANUP], timeout=120)
+        if stale.stdout.strip():
+            self.notes.append("removed leftovers of an earlier, interrupted run: " + " ".join(stale.stdout.split()))
         self.remote_ready = True
         remote.install(remote.tools, TOOLS_SCRIPT, 0o755)
         self.workloads.upload()
@@ -601,6 +635,7 @@ class Profiler:
         while True:
             lines = self.audit_reader.poll()
             self.counts["audit_entries"] += len(lines)
+            self._save_records(lines)
             for record in self.collector.records(lines, "journal-json", "journal"):
                 if sentinel.matches(record.pid, record.syscall):
                     found = True
@@ -623,6 +658,17 @@ class Profiler:
         self.progress.status("attribution")
         self._gather_attribution()
         self._ingest(round_, records)
+
+    def _save_records(self, lines: List[bytes]) -> None:
+        """Keep the raw journal entries (seccomp-py collect reads them again); written as they come, so a
+        run that dies still leaves its evidence."""
+        if not self.config.records_path or not lines:
+            return
+        if self.records_file is None:
+            os.makedirs(os.path.dirname(os.path.abspath(self.config.records_path)), exist_ok=True)
+            self.records_file = open(self.config.records_path, "ab")  # noqa: SIM115 - closed in _result()
+        self.records_file.write(b"".join(line.rstrip(b"\n") + b"\n" for line in lines))
+        self.records_file.flush()
 
     def _read_notices(self) -> None:
         """Kernel and journald messages about lost records; the kernel's printk copies of audit records
@@ -749,7 +795,10 @@ class Profiler:
                               f"({len(self.rounds)} round(s), {'converged' if self.converged else 'not converged'})"]
         self.profile.notes += self.incomplete_reasons
         report = self._report(loss, incomplete)
-        return ProfileResult(self.profile, report, self.converged, incomplete, self.error, lost)
+        if self.records_file is not None:
+            self.records_file.close()
+            self.records_file = None
+        return ProfileResult(self.profile, report, self.converged, incomplete, self.error, lost, self.interrupted)
 
     def _report(self, loss: Dict[str, Any], incomplete: bool) -> Dict[str, Any]:
         from .validate import DANGEROUS
@@ -1014,6 +1063,19 @@ def render_filters(profile: Profile, abi: str, out_dir: str, action: str = "errn
     return written
 
 
+def failed_result(error: str, target_info: Optional[Dict[str, Any]] = None,
+                  timings: Optional[Dict[str, float]] = None) -> ProfileResult:
+    """The outputs of a run that never reached the profiler (no boot, no SSH): empty and incomplete."""
+    profile = Profile()
+    profile.incomplete = True
+    profile.notes = [f"profiling failed before any record was collected: {first_line(error)}"]
+    report = {"schema": "seccomp-py/report/v1", "command": "profile", "tool_version": __version__,
+              "status": "failed", "error": error, "converged": False,
+              "incomplete_reasons": [f"profiling stopped: {first_line(error)}"], "target": dict(target_info or {}),
+              "units": {}, "iterations": [], "timings": dict(timings or {})}
+    return ProfileResult(profile, report, False, True, error)
+
+
 def write_outputs(result: ProfileResult, out_dir: str, abi: Optional[str] = None, action: str = "errno") -> None:
     """profile.json, report.json, report.md, filters/<format>/... into out_dir."""
     from . import report as report_mod
@@ -1024,3 +1086,52 @@ def write_outputs(result: ProfileResult, out_dir: str, abi: Optional[str] = None
     if abi and result.profile.subjects():
         result.report["filters"] = render_filters(result.profile, abi, out_dir, action=action)
     report_mod.write(result.report, os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md"))
+
+
+# -- BitBake ---------------------------------------------------------------------------------------
+def profile_for_bitbake(request):
+    """do_seccomp_profile's entry point (seccomp_py.bitbake.run_profiler): boot the image once, profile
+    the declared units with the declared on-target workloads, write the outputs to request.output_dir."""
+    from .bitbake import ProfileOutcome
+    from .target import QemuTarget
+    from .target.qemu import PROFILING_KERNEL_ARGS
+
+    extra = dict(request.extra or {})
+    progress = Progress()
+    os.makedirs(request.output_dir, exist_ok=True)
+    records = os.path.join(request.output_dir, "audit-records.json")
+    config = ProfileConfig(units=list(request.units),
+                           workloads=[Workload("remote", w) for w in request.workloads],
+                           max_iterations=request.max_iterations, allow_loss=request.allow_loss, restore=False,
+                           records_path=records + ".partial")
+    target = QemuTarget(
+        request.qemuboot, user=request.ssh_user or "root",
+        password=extra.get("password", ""), key_filename=extra.get("key_filename") or None,
+        host_key=extra.get("host_key") or None,
+        insecure_accept_host_key=extra.get("insecure_accept_host_key", "") in ("1", "yes", "true"),
+        kernel_args=[*PROFILING_KERNEL_ARGS, *request.kernel_args],
+        workdir=os.path.join(request.output_dir, "qemu"))
+    graceful = False
+    try:
+        with progress.phase("boot"):
+            target.start()
+        result = Profiler(target, config, progress, target_info={"kind": "qemu", "qemuboot": request.qemuboot},
+                          forwarded=target.forwarded, host_address=("127.0.0.1", int(target.ssh_port))).run()
+        graceful = not result.interrupted
+    finally:
+        target.stop(graceful=graceful)
+        progress.close()
+    if os.path.exists(records + ".partial"):
+        os.replace(records + ".partial", records)
+    result.report["timings"] = {"boot": round(target.boot_seconds or 0.0, 2),
+                                **{k: v for k, v in progress.ordered_timings().items() if k != "boot"}}
+    write_outputs(result, request.output_dir)
+    if result.interrupted:
+        raise KeyboardInterrupt
+    if result.error:
+        raise ProfilingError(f"{first_line(result.error)} (report: {request.output_dir}/report.md)")
+    abi = result.report.get("target", {}).get("abi")
+    if abi and request.abi and abi != request.abi:
+        raise ProfilingError(f"the image runs {abi}, but the build targets {request.abi}")
+    return ProfileOutcome(result.profile, result.converged, result.lost_records,
+                          os.path.join(request.output_dir, "report.md"))

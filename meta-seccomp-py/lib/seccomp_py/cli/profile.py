@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..errors import UsageError
+from ..errors import SeccompPyError, UsageError
 from ..progress import Progress
 from ._target_options import TargetSession, add_target_arguments
 
@@ -82,7 +82,7 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..profiler import Profiler, ProfilingError, write_outputs
+    from ..profiler import Profiler, ProfilingError, failed_result, write_outputs
 
     config = build_config(args)
     config.units = [u if "." in u else u + ".service" for u in config.units]
@@ -90,39 +90,47 @@ def run(args: argparse.Namespace) -> int:
     output = args.output
     if os.path.exists(output) and not os.path.isdir(output):
         raise UsageError(f"--output {output}: exists and is not a folder")
+    os.makedirs(output, exist_ok=True)
+    records = os.path.join(output, RECORDS_FILE)
+    partial = os.path.join(output, "." + RECORDS_FILE + ".partial")
+    for stale in (records, partial):
+        if os.path.exists(stale):
+            os.unlink(stale)
+    config.records_path = partial
     if args.qemuboot and not args.qemu_workdir:
         args.qemu_workdir = os.path.join(output, "qemu")
     progress = Progress(quiet=args.quiet)
     session = TargetSession.from_args(args)
     if session.kind == "qemu":
         config.restore = False  # a -snapshot guest is thrown away; restoring would cost a restart per unit
+    result = None
     verify_result = None
     try:
         with session.started(progress):
             profiler = Profiler(session.target, config, progress, target_info=session.info(),
                                 forwarded=session.forwarded, host_address=session.host_address)
             result = profiler.run()
+            if result.interrupted:
+                raise KeyboardInterrupt
             write_outputs(result, output, action=args.action)
             if args.verify and result.error is None:
-                from ..verifier import Verifier, VerifyConfig
-
-                verify_config = VerifyConfig(units=list(config.units), commands=list(config.commands),
-                                             workloads=list(config.workloads), action=args.verify_action,
-                                             workload_timeout=args.workload_timeout,
-                                             catchup_timeout=args.catchup_timeout, restore=config.restore)
-                verify_result = Verifier(session.target, result.profile, verify_config, progress,
-                                         forwarded=session.forwarded, host_address=session.host_address).run()
+                verify_result = run_verify(args, config, session, result, progress)
                 result.report["verify"] = verify_result.to_json()
-                write_outputs(result, output, action=args.action)
                 verify_result.write(output)
-    except BaseException:
+    except SeccompPyError as exc:
+        if result is None:  # never got to profile: no boot, no SSH
+            result = failed_result(str(exc), _safe_info(session), progress.ordered_timings())
+        elif result.error is None:
+            result.error = str(exc)
+            result.report["status"], result.report["error"] = "failed", str(exc)
+    except KeyboardInterrupt:
+        if result is not None:
+            _finish(result, output, records, partial, session, progress, args.action)
         progress.close()
         raise
-    progress.close()
-    result.report.setdefault("timings", {})
-    if session.boot_seconds is not None:
-        result.report["timings"] = {"boot": round(session.boot_seconds, 2), **progress.ordered_timings()}
-        write_outputs(result, output, action=args.action)
+    finally:
+        progress.close()
+    _finish(result, output, records, partial, session, progress, args.action)
     summarize(result, output, sys.stdout)
     if result.error:
         raise ProfilingError(f"{first(result.error)} (partial profile, marked incomplete, in {output})")
@@ -135,6 +143,42 @@ def run(args: argparse.Namespace) -> int:
     if verify_result is not None and not verify_result.passed:
         raise ProfilingError(f"verification failed: {verify_result.summary()} (details in {output}/verify.md)")
     return 0
+
+
+RECORDS_FILE = "audit-records.json"
+
+
+def run_verify(args, config, session, result, progress):
+    from ..verifier import Verifier, VerifyConfig
+
+    verify_config = VerifyConfig(units=list(config.units), commands=list(config.commands),
+                                 workloads=list(config.workloads), action=args.verify_action,
+                                 workload_timeout=args.workload_timeout, catchup_timeout=args.catchup_timeout,
+                                 restore=config.restore)
+    return Verifier(session.target, result.profile, verify_config, progress, forwarded=session.forwarded,
+                    host_address=session.host_address).run()
+
+
+def _safe_info(session) -> dict:
+    try:
+        return session.info()
+    except Exception:  # the target never started: no ports yet
+        return {"kind": session.kind, "description": session.description}
+
+
+def _finish(result, output, records, partial, session, progress, action) -> None:
+    """Timings with the boot, the raw records under their final name, then every output file."""
+    from ..profiler import write_outputs
+
+    timings = progress.ordered_timings()
+    if session.boot_seconds is not None:
+        timings = {"boot": round(session.boot_seconds, 2), **{k: v for k, v in timings.items() if k != "boot"}}
+    result.report["timings"] = timings
+    result.report["target"] = {**_safe_info(session), **(result.report.get("target") or {})}
+    if os.path.exists(partial):
+        os.replace(partial, records)
+        result.report["records_file"] = RECORDS_FILE
+    write_outputs(result, output, action=action)
 
 
 def first(text: str) -> str:
