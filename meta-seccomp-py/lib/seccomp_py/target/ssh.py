@@ -244,9 +244,11 @@ class SshTarget(Target):
         transport.banner_timeout = timeout
         transport.handshake_timeout = timeout
         try:
-            types = self._pinned_key_types()
+            # Ask for the key types we can verify; drop ones this paramiko no longer offers (ssh-rsa).
+            options = transport.get_security_options()
+            types = [t for t in self._pinned_key_types() if t in options.key_types]
             if types:
-                transport.get_security_options().key_types = types
+                options.key_types = types
             try:
                 transport.start_client(timeout=timeout)
                 # start_client() returns quietly when its timeout runs out mid-negotiation.
