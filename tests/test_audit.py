@@ -365,6 +365,19 @@ def test_truncated_json_line_warns_with_file_and_line(tmp_path):
     assert any(w.startswith(f"{path}:2: truncated JSON") for w in stats.warnings), stats.warnings
 
 
+def test_unclosed_value_does_not_reach_into_the_next_line(tmp_path):
+    good = seccomp_line()
+    obj = json.loads(good)
+    bad = good[:good.index(b'"_EXE":"') + 8] + b"/usr/bin/cut}\n"  # the value's closing quote is gone
+    path = tmp_path / "j.json"
+    path.write_bytes(bad + good.replace(b'"_AUDIT_ID":"', b'"_AUDIT_ID":"7'))
+    collector = AuditCollector()
+    collector.feed_file(path, "journal-json")
+    assert {o.exe for o in collector.observations()} == {obj["_EXE"]}
+    assert collector.stats.records == 1 and collector.stats.bad_lines == 1
+    assert collector.stats.warnings[0].startswith(f"{path}:1: ")
+
+
 def test_binary_garbage_is_an_error(tmp_path):
     path = tmp_path / "garbage"
     path.write_bytes(bytes(range(256)) * 40)
