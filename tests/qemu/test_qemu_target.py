@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import guest_or_skip, processes_mentioning
+from guest_fixtures import guest_or_skip, processes_mentioning
 
 from seccomp_py.target import BootError, QemuTarget, SshTarget
 
