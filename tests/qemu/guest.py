@@ -62,6 +62,9 @@ COMMON_PACKAGES = [
     "auditd",
     "rsyslog",
     "tiny-initramfs",
+    # Not started by default: an SSH server without sftp-server, as on Yocto's dropbear images,
+    # to test the exec+cat file transfer fallback.
+    "dropbear-bin",
 ]
 
 # Debian's "dpkg --path-exclude" keeps files out of the rootfs before they are ever unpacked.
@@ -297,7 +300,8 @@ class BuildError(RuntimeError):
 
 
 def _run(argv: List[str], log: Callable[[str], None], **kwargs) -> None:
-    log("+ " + " ".join(argv))
+    line = " ".join(argv)
+    log("+ " + (line if len(line) < 240 else line[:240] + " ..."))
     result = subprocess.run(argv, **kwargs)
     if result.returncode != 0:
         raise BuildError(f"command failed with exit status {result.returncode}: {' '.join(argv)}")
@@ -498,7 +502,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("build", "build the guest unless cached; print its folder"),
                        ("path", "print the cached guest's folder; exit 1 if it is not built"),
-                       ("hash", "print the content hash of the guest recipe")):
+                       ("hash", "print the content hash of the guest recipe"),
+                       ("prune", "delete cached guests of this arch built from an older recipe")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--arch", choices=sorted(ARCHES), default="x86_64")
         if name == "build":
@@ -506,6 +511,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "hash":
         print(content_hash(ARCHES[args.arch]))
+        return 0
+    if args.command == "prune":
+        current = guest_dir(args.arch)
+        for old in sorted(current.parent.glob(f"{args.arch}-*")):
+            if old != current and old.is_dir():
+                print(f"removing {old}", file=sys.stderr)
+                shutil.rmtree(old)
         return 0
     if args.command == "path":
         guest = find_guest(args.arch)
