@@ -38,7 +38,8 @@ def workload_file(tmp_path, name="w.sh", body="drive nginx.service\ndrive redis-
 
 
 def expected(svc):
-    return set(svc["start"]) | set(svc["workload"]) | set(svc["stop"]) | set(svc.get("helper", []))
+    names = set(svc["start"]) | set(svc["workload"]) | set(svc["stop"]) | set(svc.get("helper", []))
+    return names | {"clone3"} if "clone" in names else names
 
 
 def run(target, tmp_path, **config):
@@ -68,6 +69,14 @@ def test_two_units_converge_with_exact_sets_and_attribution(tmp_path):
     # every command went to the target as an argv list; no drop-in left behind after restore
     assert not [p for p in target.files if p.endswith("50-seccomp-log.conf")]
     assert target.state["nginx.service"] == "active"  # restored: it was running before
+
+
+def test_clone_brings_clone3(tmp_path):
+    result = run(guest(), tmp_path)
+    prov = result.profile.provenance("nginx.service", "x86_64", "clone3")
+    assert prov is not None and prov.sources == {"implied:clone"} and prov.count == 0
+    assert "clone3" not in result.profile.syscalls("redis-server.service", "x86_64")  # redis made no clone
+    assert any("added clone3 next to clone" in n for n in result.report["notes"])
 
 
 def test_warmup_off_still_converges_and_logs_more(tmp_path):

@@ -81,6 +81,18 @@ exit 0
 """
 
 
+# Calls a service makes that log mode cannot show, added next to the call that reveals them.
+# clone3: glibc (2.34+) creates threads and processes with clone3 and falls back to clone only on
+# ENOSYS. systemd answers clone3 with ENOSYS for units with RestrictNamespaces= (it cannot inspect
+# clone3's flags), and an ERRNO verdict outranks LOG, so the attempt is never logged; only the clone
+# fallback is. Under an allow-list without clone3 the attempt is denied with EPERM (no fallback: thread
+# creation fails) or killed. Measured on the reference guest with redis-server (verify killed it).
+COMPANIONS = {
+    "clone": ("clone3", "glibc tries clone3 first and falls back to clone only on ENOSYS; units with "
+                        "RestrictNamespaces= get ENOSYS for clone3, which log mode never shows"),
+}
+
+
 class ProfilingError(SeccompPyError):
     """Profiling stopped before a complete profile; partial results were saved (marked incomplete)."""
 
@@ -716,11 +728,25 @@ class Profiler:
                 self.profile.add(subject, record.abi, record.syscall, first_seen=iso_time(record.timestamp),
                                  source=SOURCE, exe=record.exe)
         for unit in self.armed_units:
+            self._add_companions(self.subject_of(unit))
+        for unit in self.armed_units:
             subject = self.subject_of(unit)
             new: Set[str] = set()
             for abi in self.profile.abis(subject):
                 new |= set(self.profile.syscalls(subject, abi)) - before.get(unit, {}).get(abi, set())
             round_.added[subject] = sorted(new)
+
+    def _add_companions(self, subject: str) -> None:
+        """Calls the service makes that log mode cannot show (see COMPANIONS)."""
+        from .syscalls import get_abi
+
+        for abi in self.profile.abis(subject):
+            names = set(self.profile.syscalls(subject, abi))
+            table = get_abi(abi)
+            for seen, (extra, why) in COMPANIONS.items():
+                if seen in names and extra not in names and table.has(extra):
+                    self.profile.add(subject, abi, extra, count=0, source="implied:" + seen)
+                    self.notes.append(f"{subject}: added {extra} next to {seen}: {why}")
 
     # -- loss and cleanup -------------------------------------------------------------------------
     def loss(self) -> Dict[str, Any]:
