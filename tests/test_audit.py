@@ -577,3 +577,27 @@ def test_memory_is_independent_of_record_count():
         sizes.append((len(raw.message) + len(raw.fields) + len(raw.parsed), len(epoch.seccomp) + len(epoch.other)))
         assert collector.stats.records == n
     assert sizes[0] == sizes[1] == (1, 1)
+
+
+@pytest.mark.parametrize("name", ["journal-compact.json", "journal-message.json"])
+def test_attribution_memory_is_per_subject_not_per_process(name):
+    """With subject_for, every record's pid differs here; the aggregate still keys on the subject."""
+    template = json.loads(raw_lines(name)[0])
+    pid = template.get("_PID") or re.search(r" pid=(\d+)", template["MESSAGE"]).group(1)
+
+    def lines(n):
+        for i in range(n):
+            obj = dict(template, _AUDIT_ID=str(10**6 + i))
+            if "_PID" in obj:
+                obj["_PID"] = str(40000 + i)
+            if "MESSAGE" in obj:
+                obj["MESSAGE"] = obj["MESSAGE"].replace(f" pid={pid} ", f" pid={40000 + i} ")
+            yield json.dumps(obj, separators=(",", ":"))
+
+    collector = AuditCollector(subject_for=lambda pid, exe, comm: "unit.service" if pid % 2 else None)
+    collector.feed_lines(lines(3000), fmt="journal-json")
+    raw = collector._raw["journal-json"]
+    assert len(raw.message) + len(raw.fields) == 2  # attributed, and not
+    (obs,) = list(collector.observations())
+    assert obs.subject == "unit.service" and obs.count == 1500
+    assert collector.stats.unattributed == 1500

@@ -89,6 +89,7 @@ MAX_WARNINGS = 200
 _INTERVAL_LIMIT = 4096  # serial ranges kept per boot before the oldest half is folded into counters
 _SUBJECT_CACHE_LIMIT = 65536
 _TEXT_EPOCH_LIMIT = 64
+_MISSING = object()
 
 
 def action_name(code: int) -> str:
@@ -478,10 +479,10 @@ class _Raw:
     __slots__ = ("fields", "message", "parsed")
 
     def __init__(self) -> None:
-        # journal MESSAGE fast path: (b" comm=.. exe=.. sig=.. arch=.. syscall=.. compat=..", b"code", pid)
-        #                             -> [count, first_ms, path, line]
-        self.message: Dict[tuple, list] = {}
-        # journal field fast path: (arch, syscall, code, exe, comm, pid) as bytes
+        # journal MESSAGE fast path: b" comm=.. exe=.. sig=.. arch=.. syscall=.. compat=.." for LOG records,
+        # else (that, b"code"), or (that, b"code", subject_for's answer) -> [count, first_ms, path, line]
+        self.message: Dict[Any, list] = {}
+        # journal field fast path: (arch, syscall, code, exe, comm) as bytes, subject_for's answer
         self.fields: Dict[tuple, list] = {}
         # everything else, decoded: (arch, nr, code, exe, comm, subject)
         self.parsed: Dict[tuple, list] = {}
@@ -512,6 +513,7 @@ class AuditCollector:
         self._resolved: Dict[Tuple[str, str, str, str, Optional[str]], list] = {}
         self._resolve_cache: Dict[Tuple[int, int], Tuple[Optional[str], Optional[str]]] = {}
         self._subject_cache: Dict[tuple, Optional[str]] = {}
+        self._raw_subjects: Dict[tuple, Optional[str]] = {}
         self._lost_prev: Optional[int] = None  # last audit_lost= value, awaiting its cause line
         self._lost_pending: Optional[int] = None  # growth announced by that line
         self._lost_committed = 0
@@ -652,10 +654,12 @@ class AuditCollector:
         agg_msg = raw.message
         agg_fields = raw.fields
         want_pid = self.subject_for is not None
+        raw_subjects = self._raw_subjects
         by_comm = self.by == "comm"
         epoch = self._journal_epoch
         run = epoch.seccomp[-1] if epoch is not None and epoch.seccomp else None
         nxt = run[1] + 1 if run is not None else -1  # the serial that extends run; run[1] lags behind it
+        nxt_text = b'%d"' % nxt  # nxt as _AUDIT_ID's value ends: a cheap test for the common case
         kept = dups = valid = lineno = 0
         first_bad = None
         saw_audit = saw_kernel = False
@@ -669,24 +673,30 @@ class AuditCollector:
                 e = nl  # the line is buf[pos:e]
                 lineno += 1
                 serial = -1
-                m = find(b'"MESSAGE":"', pos, e)
+                m = find(b'"MESSAGE":"SECCOMP ', pos, e)
                 if m >= 0:
+                    # journald's audit transport; MESSAGE is the record as the kernel wrote it:
+                    # "SECCOMP auid= uid= gid= ses= [subj=] pid= comm= exe= sig= arch= syscall= compat= ip= code="
                     m += 11
-                    if startswith(b"SECCOMP ", m):
-                        # journald's audit transport; MESSAGE is the record as the kernel wrote it:
-                        # "SECCOMP auid= uid= gid= ses= [subj=] pid= comm= exe= sig= arch= syscall= compat= ip= code="
-                        s = find(b'"_AUDIT_ID":"', pos, e)
-                        if s >= 0:
-                            s += 13
+                    stamp = None
+                    saw_audit = True
+                    s = find(b'"_AUDIT_ID":"', pos, e)
+                    if s >= 0:
+                        s += 13
+                        if startswith(nxt_text, s):  # the serial that was expected next
+                            serial = nxt
+                        else:
                             q = find(b'"', s, e)
                             try:
                                 serial = int(buf[s:q]) if q > s else -1
                             except ValueError:
                                 serial = -1
-                        stamp = None
-                        saw_audit = True
-                    elif startswith(b"audit: type=1326 audit(", m):
+                else:
+                    m = find(b'"MESSAGE":"audit: type=1326 audit(', pos, e)
+                    if m >= 0:
                         # the kernel transport's copy: "audit: type=1326 audit(SEC.MS:SERIAL): auid= ..."
+                        m += 11
+                        saw_kernel = True
                         s = find(b":", m + 23, e)
                         if s >= 0:
                             stamp = buf[m + 23:s]
@@ -700,19 +710,28 @@ class AuditCollector:
                                 dups += 1
                                 pos = nl + 1
                                 continue
-                        saw_kernel = True
+                if m >= 0:
                     if serial >= 0:
-                        # The key runs from comm= to compat= (ip= differs per call site and process)
-                        # plus a window over code= that ends inside the next key's name at the latest.
+                        # The key runs from comm= to compat= (ip= differs per call site and process),
+                        # plus the code unless it is LOG: a window that ends inside the next key's name
+                        # at the latest, cut at its quote when resolving.
                         c = find(b" comm=", m, e)
                         ip = find(b" ip=", c, e)
                         cd = find(b" code=", ip, e)
                         if m < c < ip < cd and buf[e - 1] == 125:  # 125: "}", the line was not cut
                             if want_pid:
+                                # attribute now (cached per process), so the aggregate keys on the subject
                                 p = find(b" pid=", m, c)
-                                key = (buf[c:ip], buf[cd + 6:min(cd + 16, e)], buf[p + 5:c] if p >= 0 else b"")
+                                g = find(b" sig=", c, ip)
+                                who = (buf[p + 5:c] if p >= 0 else b"", buf[c:g] if g >= 0 else buf[c:ip])
+                                subject = raw_subjects.get(who, _MISSING)
+                                if subject is _MISSING:
+                                    subject = self._raw_subject(who, True)
+                                key = (buf[c:ip], buf[cd + 6:cd + 16 if cd + 16 < e else e], subject)
+                            elif startswith(b'0x7ffc0000"', cd + 6):
+                                key = buf[c:ip]
                             else:
-                                key = (buf[c:ip], buf[cd + 6:min(cd + 16, e)], None)
+                                key = (buf[c:ip], buf[cd + 6:cd + 16 if cd + 16 < e else e])
                             agg = agg_msg
                         else:
                             serial = -1
@@ -759,12 +778,18 @@ class AuditCollector:
                                     serial = int(buf[s:q])
                                 except ValueError:
                                     serial = -1
-                                key = (buf[ar + 21:min(ar + 29, e)], buf[nr:q2], buf[cd + 21:min(cd + 31, e)],
-                                       exe, comm, pid)
+                                if want_pid:
+                                    who = (pid, exe, comm)
+                                    pid = raw_subjects.get(who, _MISSING)
+                                    if pid is _MISSING:
+                                        pid = self._raw_subject(who, False)
+                                key = (buf[ar + 21:ar + 29 if ar + 29 < e else e], buf[nr:q2],
+                                       buf[cd + 21:cd + 31 if cd + 31 < e else e], exe, comm, pid)
                                 agg = agg_fields
                 if serial >= 0:
                     if serial == nxt:
                         nxt += 1  # the common case: the next serial of the same boot
+                        nxt_text = b'%d"' % nxt
                     else:
                         if run is not None:
                             run[1] = nxt - 1
@@ -773,6 +798,7 @@ class AuditCollector:
                         fresh = tracker.add(epoch, serial, True)
                         run = epoch.seccomp[-1] if epoch.seccomp else None
                         nxt = run[1] + 1 if run is not None else -1
+                        nxt_text = b'%d"' % nxt
                         if not fresh:
                             dups += 1
                             pos = nl + 1
@@ -812,6 +838,7 @@ class AuditCollector:
                 epoch = self._journal_epoch
                 run = epoch.seccomp[-1] if epoch is not None and epoch.seccomp else None
                 nxt = run[1] + 1 if run is not None else -1
+                nxt_text = b'%d"' % nxt
         if run is not None:
             run[1] = nxt - 1
         self._journal_epoch = epoch
@@ -1041,6 +1068,24 @@ class AuditCollector:
         subject = cache[key] = self.subject_for(pid, exe, comm)
         return subject
 
+    def _raw_subject(self, who: tuple, from_message: bool) -> Optional[str]:
+        """subject_for() for the fast paths' undecoded (pid, comm= exe=) or (pid, exe, comm) slices."""
+        if len(self._raw_subjects) >= _SUBJECT_CACHE_LIMIT:
+            self._raw_subjects.clear()
+        pid = _int(who[0].decode("ascii", "replace")) if who[0] else None
+        if from_message:
+            try:
+                text = json.loads(b'"' + who[1] + b'"')
+            except ValueError:
+                text = who[1].decode("utf-8", "backslashreplace")
+            fields = _parse_kv(text)
+            exe, comm = decode_untrusted(fields.get("exe")), decode_untrusted(fields.get("comm"))
+        else:
+            exe = None if who[1] is None else who[1].decode("utf-8", "backslashreplace")
+            comm = None if who[2] is None else who[2].decode("utf-8", "backslashreplace")
+        subject = self._raw_subjects[who] = self._subject(pid, exe, comm)
+        return subject
+
     def _resolve_number(self, arch: int, number: int) -> Tuple[Optional[str], Optional[str]]:
         key = (arch, number)
         hit = self._resolve_cache.get(key)
@@ -1071,7 +1116,12 @@ class AuditCollector:
 
     def _fold_message(self, source: str, key: tuple, count: int, first: Optional[int], path: str,
                       lineno: int) -> None:
-        body, code_raw, pid_raw = key
+        if isinstance(key, bytes):
+            body, code_raw, attributed = key, b"0x7ffc0000", None
+        elif len(key) == 2:
+            (body, code_raw), attributed = key, None
+        else:
+            body, code_raw, attributed = key
         try:
             text = json.loads(b'"' + body + b'"')
         except ValueError:
@@ -1085,13 +1135,12 @@ class AuditCollector:
             return
         exe = decode_untrusted(fields.get("exe"))
         comm = decode_untrusted(fields.get("comm"))
-        pid = None if pid_raw is None else _int(pid_raw.decode("ascii", "replace"))
-        subject = self._subject(pid, exe, comm)
+        subject = attributed if self.subject_for is not None else self._subject(None, exe, comm)
         self._fold(source, arch, number, code, exe, comm, subject, count, first, path, lineno)
 
     def _fold_fields(self, source: str, key: tuple, count: int, first: Optional[int], path: str,
                      lineno: int) -> None:
-        arch_raw, nr_raw, code_raw, exe_raw, comm_raw, pid_raw = key
+        arch_raw, nr_raw, code_raw, exe_raw, comm_raw, attributed = key
         arch = _int(arch_raw.split(b'"', 1)[0].decode("ascii", "replace"), 16)
         number = _int(nr_raw.decode("ascii", "replace"))
         code = _int(code_raw.split(b'"', 1)[0].decode("ascii", "replace"), 16)
@@ -1100,8 +1149,7 @@ class AuditCollector:
             return
         exe = None if exe_raw is None else exe_raw.decode("utf-8", "backslashreplace")
         comm = None if comm_raw is None else comm_raw.decode("utf-8", "backslashreplace")
-        pid = None if pid_raw is None else _int(pid_raw.decode("ascii", "replace"))
-        subject = self._subject(pid, exe, comm)
+        subject = attributed if self.subject_for is not None else self._subject(None, exe, comm)
         self._fold(source, arch, number, code, exe, comm, subject, count, first, path, lineno)
 
     def _unreadable(self, source: str, count: int, path: str, lineno: int) -> None:
