@@ -601,3 +601,17 @@ def test_attribution_memory_is_per_subject_not_per_process(name):
     (obs,) = list(collector.observations())
     assert obs.subject == "unit.service" and obs.count == 1500
     assert collector.stats.unattributed == 1500
+
+
+def test_bench_parse_runs():
+    """bench/parse.py end to end on a small stream (numbers are printed, not asserted)."""
+    import subprocess
+    import sys
+
+    bench = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "parse.py")
+    out = subprocess.run([sys.executable, bench, "--records", "3000", "--repeat", "1", "--streams", "full,fields"],
+                         check=True, capture_output=True, text=True, timeout=600).stdout
+    assert out.count("ratio parser/baseline") == 2, out
+    kept = [int(m.group(1).replace(",", "")) for m in re.finditer(r"parser result: ([\d,]+) records kept", out)]
+    assert kept == [3000, 3000], out
+    assert "0 unknown, 0 bad lines" in out
