@@ -7,6 +7,7 @@ import base64
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -98,15 +99,28 @@ def test_exception_inside_with_kills_qemu(x86_64_guest, tmp_path):
     assert processes_mentioning(str(workdir)) == []
 
 
-def test_guest_that_never_answers_ssh(x86_64_guest, tmp_path):
-    """sshd masked on the kernel command line: a clear BootError, and qemu is gone."""
+def test_guest_that_never_answers_ssh(x86_64_guest, tmp_path, monkeypatch):
+    """sshd masked on the kernel command line: a clear BootError, and qemu is gone. The first SSH
+    port offered is already taken, so this also covers the retry on a port race."""
+    import seccomp_py.target.qemu as qemu_module
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    taken_port = taken.getsockname()[1]
+    ports = iter([taken_port])
+    real_free_port = qemu_module.free_port
+    monkeypatch.setattr(qemu_module, "free_port", lambda: next(ports, None) or real_free_port())
     workdir = tmp_path / "run"
     target = x86_64_guest.target(workdir=workdir, boot_timeout=25,
                                  kernel_args=["audit=1", "systemd.mask=ssh.service"])
     started = time.monotonic()
     with pytest.raises(BootError, match=r"no SSH answer on 127\.0\.0\.1:[0-9]+ after 25 s") as info:
         target.start()
+    taken.close()
     assert time.monotonic() - started < 60
+    assert target.ssh_port != taken_port  # qemu could not bind it; start() retried on another port
+    assert f":{target.ssh_port} after" in str(info.value)
     assert "console" in str(info.value)
     assert processes_mentioning(str(workdir)) == []
 

@@ -151,6 +151,10 @@ class QemuTarget(Target):
     """A qemu guest booted from a qemuboot.conf, reached over SSH through slirp hostfwd.
 
     Use as a context manager. Credentials are the SshTarget ones (key_filename, password).
+    workdir holds console.log, qemu.log and qemu.argv; without one a temporary folder is used and
+    removed after a clean exit from the with-block (kept on errors, for the console log).
+    qemu is killed if the thread that started it dies (PR_SET_PDEATHSIG): start targets from a
+    thread that outlives them, normally the main thread.
     Host key: host_key pins one (a .pub file, key line or SHA256 fingerprint); without it the
     keys baked into an ext4 rootfs are pinned; insecure_accept_host_key=True accepts anything.
     forward_ports: extra guest TCP ports to reach from the host (see .forwarded).
@@ -207,6 +211,7 @@ class QemuTarget(Target):
         self._proc: Optional[subprocess.Popen] = None
         self._qemu_log: Optional[IO[bytes]] = None
         self._qmp_dir: Optional[str] = None
+        self._qmp_path: Optional[str] = None
         self._rootfs: Optional[Path] = None
 
     # -- paths ----------------------------------------------------------------------------------
@@ -221,9 +226,14 @@ class QemuTarget(Target):
 
     @property
     def qmp_socket(self) -> str:
-        if self._qmp_dir is None:
-            self._qmp_dir = tempfile.mkdtemp(prefix="seccomp-py-qmp-")
-        return os.path.join(self._qmp_dir, "qmp.sock")
+        if self._qmp_path is None:
+            candidate = str(self._workdir() / "qmp.sock")
+            if len(candidate) < 100:  # sun_path holds 108 bytes
+                self._qmp_path = candidate
+            else:
+                self._qmp_dir = tempfile.mkdtemp(prefix="seccomp-py-qmp-")
+                self._qmp_path = os.path.join(self._qmp_dir, "qmp.sock")
+        return self._qmp_path
 
     @property
     def pid(self) -> Optional[int]:
@@ -505,6 +515,10 @@ class QemuTarget(Target):
             if self._qemu_log is not None:
                 self._qemu_log.close()
                 self._qemu_log = None
+            if self._qmp_path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._qmp_path)
+                self._qmp_path = None
             if self._qmp_dir is not None:
                 shutil.rmtree(self._qmp_dir, ignore_errors=True)
                 self._qmp_dir = None
@@ -522,8 +536,11 @@ class QemuTarget(Target):
             self.workdir = None
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        # On an exception or Ctrl-C skip the polite poweroff: get qemu gone now.
+        # On an exception or Ctrl-C skip the polite poweroff: get qemu gone now, and keep the
+        # console log the error may point at. After a clean run drop our own temporary workdir.
         self.stop(graceful=exc_type is None)
+        if exc_type is None:
+            self.cleanup()
 
     # -- delegation to the SSH session ------------------------------------------------------------
 
