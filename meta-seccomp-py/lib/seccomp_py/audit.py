@@ -491,11 +491,15 @@ class _Raw:
 class AuditCollector:
     """Collects SECCOMP records from any number of inputs into observations.
 
-    by: "exe" or "comm", what names a subject when subject_for is not given (or returns None
-        and fall_back is set). subject_for(pid, exe, comm) -> subject or None (record not attributed);
-        it is called once per distinct (pid, exe, comm).
-    complete_stream: True if the inputs hold every audit record type (gap checks apply), False if not,
-        None to decide from the data (see the module docstring).
+    by: "exe" or "comm": what names a subject when subject_for is not given (exe falls back to comm).
+    subject_for(pid, exe, comm) -> subject, or None to leave the record out (counted as unattributed).
+        It is called once per distinct (pid, exe, comm); the profiler uses it to map processes to units.
+    complete_stream: True if the inputs hold every audit record type (serial gaps then mean loss),
+        False if not, None to decide from the data (see the module docstring).
+
+    Observations carry the count of records and first_seen, the audit stamp (ISO 8601 UTC, ms) of the
+    first record read for that key; in a journal export, the earliest. Feeding the same records twice
+    (overlapping cursor reads, both journal transports) counts them once, as duplicates.
     """
 
     def __init__(self, by: str = "exe", subject_for: Optional[SubjectFor] = None,
