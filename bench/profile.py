@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Benchmark the profiler on the demo (nginx + redis-server, x86_64 TCG unless --arch).
+
+One boot, then on that guest:
+  1. one plain pass of the workloads, nothing armed        -> the "single pass" time
+  2. the profiler as the demo runs it (warm-up + full rounds to convergence)
+  3. a log-everything run: one full round, nothing silenced -> the record volume to beat
+Prints the wall time of each phase, the number of boots and iterations, the total against
+1.5 x (boot + one pass), and the records collected against the log-everything run, with recall
+(the names of the log-everything run that the profile also has).
+
+    python3 bench/profile.py [--arch x86_64] [--warmup-seconds 5] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "meta-seccomp-py" / "lib"))
+sys.path.insert(0, str(ROOT / "tests" / "qemu"))
+
+import guest as guests  # noqa: E402
+
+from seccomp_py.profiler import (  # noqa: E402
+    ProfileConfig,
+    Profiler,
+    Remote,
+    Workload,
+    WorkloadRunner,
+    host_workload_env,
+)
+from seccomp_py.progress import Progress  # noqa: E402
+
+WORKLOADS = ROOT / "tests" / "qemu" / "workloads"
+UNITS = ["nginx.service", "redis-server.service"]
+
+
+def workloads():
+    return [Workload("script", str(WORKLOADS / "nginx-curl.sh")),
+            Workload("script", str(WORKLOADS / "redis.sh")),
+            Workload("host", f"{sys.executable} {WORKLOADS / 'http-host.py'}")]
+
+
+def names(profile, unit):
+    return {n for abi in profile.abis(unit) for n in profile.syscalls(unit, abi)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="x86_64", choices=sorted(guests.ARCHES))
+    parser.add_argument("--warmup-seconds", type=float, default=5.0)
+    parser.add_argument("--json", help="also write the numbers here")
+    args = parser.parse_args()
+
+    built = guests.find_guest(args.arch) or guests.build(args.arch, log=lambda s: print(s, file=sys.stderr))
+    progress = Progress()
+    target = built.target(forward_ports=[80], boot_timeout=900)
+    boots = 0
+    with target:
+        boots += 1
+        boot = target.boot_seconds
+        target.run("systemctl is-system-running --wait", timeout=600)
+        address = ("127.0.0.1", target.ssh_port)
+
+        # 1. a plain pass
+        remote = Remote(target, "bench-" + uuid.uuid4().hex[:6])
+        target.run(["mkdir", "-p", remote.workdir], check=True)
+        runner = WorkloadRunner(remote, workloads(), progress, host_workload_env({}, address, target.forwarded))
+        runner.upload()
+        started = time.monotonic()
+        runner.run_all("plain pass", budget=None, timeout=1800)
+        single_pass = time.monotonic() - started
+
+        # 2. the profiler, as the demo runs it
+        progress_run = Progress()
+        started = time.monotonic()
+        result = Profiler(target, ProfileConfig(units=list(UNITS), workloads=workloads(), restore=False,
+                                                warmup_seconds=args.warmup_seconds),
+                          progress_run, forwarded=target.forwarded, host_address=address).run()
+        profile_seconds = time.monotonic() - started
+        if result.error:
+            print(f"profile run failed: {result.error}", file=sys.stderr)
+            return 1
+
+        # 3. log everything, once
+        started = time.monotonic()
+        everything = Profiler(target, ProfileConfig(units=list(UNITS), workloads=workloads(), restore=False,
+                                                    warmup_seconds=0, max_iterations=1),
+                              Progress(quiet=True), forwarded=target.forwarded, host_address=address).run()
+        log_all_seconds = time.monotonic() - started
+        if everything.error:
+            print(f"log-everything run failed: {everything.error}", file=sys.stderr)
+            return 1
+
+    report = result.report
+    rounds = report["iterations"]
+    records = report["records"]["total_collected"]
+    records_all = everything.report["records"]["total_collected"]
+    total = boot + profile_seconds
+    budget = 1.5 * (boot + single_pass)
+    recall = {}
+    for unit in UNITS:
+        want = names(everything.profile, unit)
+        got = names(result.profile, unit)
+        recall[unit] = {"log_everything": len(want), "profile": len(got), "missing": sorted(want - got),
+                        "recall": round(len(want & got) / len(want), 4) if want else 1.0}
+    numbers = {
+        "arch": args.arch,
+        "boots": boots,
+        "iterations": len(rounds),
+        "round_kinds": [r["kind"] for r in rounds],
+        "phases_seconds": {"boot": round(boot, 1), **report["timings"]},
+        "single_pass_seconds": round(single_pass, 1),
+        "profile_seconds": round(profile_seconds, 1),
+        "total_seconds": round(total, 1),
+        "budget_seconds": round(budget, 1),
+        "total_over_boot_plus_pass": round(total / (boot + single_pass), 2),
+        "records": records,
+        "records_per_round": [r["records"] for r in rounds],
+        "records_log_everything": records_all,
+        "records_ratio": round(records / records_all, 3) if records_all else None,
+        "log_everything_seconds": round(log_all_seconds, 1),
+        "recall": recall,
+        "converged": result.converged,
+        "loss": {k: report["loss"][k] for k in ("serial_gaps", "lost", "possible_loss")},
+    }
+    print()
+    print(f"seccomp-py profile benchmark ({args.arch}, TCG, {os.cpu_count()} host CPUs)")
+    print(f"  boots: {boots}   iterations: {len(rounds)} ({', '.join(numbers['round_kinds'])})   "
+          f"converged: {result.converged}")
+    print("  phase seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in numbers["phases_seconds"].items()))
+    print(f"  single plain pass of the workloads: {single_pass:.1f} s")
+    print(f"  total (boot + profile): {total:.1f} s; goal <= 1.5 x (boot + pass) = {budget:.1f} s -> "
+          f"{numbers['total_over_boot_plus_pass']:.2f} x  {'OK' if total <= budget else 'OVER'}")
+    print(f"  audit records: {records} (per round {numbers['records_per_round']}) vs log-everything "
+          f"{records_all} -> {numbers['records_ratio']}  {'OK' if records * 10 <= records_all else 'OVER'} "
+          f"(goal <= 0.1)")
+    for unit, r in recall.items():
+        print(f"  recall {unit}: {r['recall']:.1%} ({r['profile']} names; log-everything {r['log_everything']}; "
+              f"missing {r['missing'] or 'none'})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(numbers, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
