@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -221,6 +222,10 @@ def python_problem(env: BitBakeEnv) -> Optional[str]:
 
 
 
+
+# A warning or error line that concerns our layers (not merely a path under ~/.cache/meta-seccomp-py).
+OUR_FILES = re.compile(r"meta-seccomp-py/(?:classes|conf|recipes-|lib)|meta-seccomp-test/|seccomp(?:-image)?\.bbclass|"
+                       r"seccomp-demo|seccomp-profiling|seccomp-test|packagegroup-seccomp|seccomp_py")
 
 KAS_VERSION = "5.5"
 MIRROR_NAMES = ("bitbake", "openembedded-core", "meta-yocto")

@@ -133,16 +133,14 @@ def kas_env(tmp_path_factory: pytest.TempPathFactory) -> BitBakeEnv:
     copy_layer(LAYER, env.layers / "meta-seccomp-py")
     shutil.copytree(ROOT / "kas", env.layers / "kas")
     shutil.copy2(ROOT / "kas.yml", env.layers / "kas.yml")
-    (env.layers / "kas/test-offline.yml").write_text(f"""\
-# Written by tests/bitbake: offline, with downloads and sstate inside kas's work dir.
+    (env.layers / "kas/test-offline.yml").write_text("""\
+# Written by tests/bitbake: offline.
 header:
   version: 14
 local_conf_header:
   test-offline: |
     BB_NO_NETWORK = "1"
     CONNECTIVITY_CHECK_URIS = ""
-    DL_DIR = "{env.build}/downloads"
-    SSTATE_DIR = "{env.build}/sstate-cache"
     BB_NUMBER_PARSE_THREADS = "2"
 """)
     env.chown(staging)

@@ -13,15 +13,12 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
-from bbenv import BitBakeEnv, Result
+from bbenv import OUR_FILES, BitBakeEnv, Result
 
 from seccomp_py.profile import Profile
 from seccomp_py.render import render
 
 pytestmark = pytest.mark.bitbake
-
-OUR_FILES = re.compile(r"meta-seccomp-py|meta-seccomp-test|seccomp")
-
 
 def variables(result: Result) -> Dict[str, str]:
     """VAR="value" lines of `bitbake -e` (values are single-line there)."""
