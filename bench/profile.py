@@ -9,7 +9,7 @@ Prints the wall time of each phase, the number of boots and iterations, the tota
 1.5 x (boot + one pass), and the records collected against the log-everything run, with recall
 (the names of the log-everything run that the profile also has).
 
-    python3 bench/profile.py [--arch x86_64] [--warmup-seconds 5] [--json out.json]
+    python3 bench/profile.py [--arch x86_64] [--warmup-seconds 20] [--json out.json]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def names(profile, unit):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="x86_64", choices=sorted(guests.ARCHES))
-    parser.add_argument("--warmup-seconds", type=float, default=5.0)
+    parser.add_argument("--warmup-seconds", type=float, default=20.0)
     parser.add_argument("--json", help="also write the numbers here")
     args = parser.parse_args()
 

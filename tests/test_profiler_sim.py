@@ -157,6 +157,7 @@ def test_connection_lost_mid_collection_keeps_partial_data(tmp_path):
     target._journalctl = flaky
     result = run(target, tmp_path)
     assert result.error and "dropped" in result.error and result.incomplete
+    assert result.error.startswith("lost the connection to the target during collect (round ")
     # round 1 was collected before the drop
     assert result.profile.syscalls("nginx.service", "x86_64")
     # cleanup still ran (a real SshTarget reconnects for it when it can)

@@ -65,6 +65,13 @@ def small_redis_workload(tmp_path) -> Path:
     return path
 
 
+def one_request(tmp_path) -> Path:
+    """The smallest nginx workload, for the reruns that only have to prove a clean state."""
+    path = tmp_path / "one-request.sh"
+    path.write_text("#!/bin/sh\nset -e\ncurl -fsS -o /dev/null http://127.0.0.1/\n")
+    return path
+
+
 def test_doctor(booted):
     proc = cli("doctor", *ssh_args(booted), "-q")
     assert proc.returncode == 0
@@ -110,7 +117,7 @@ def test_profile_and_verify_two_services(booted, tmp_path):
                "--workload", WORKLOADS / "nginx-curl.sh", "--workload", small_redis_workload(tmp_path),
                "--host-workload", f"SECCOMP_TARGET_PORT_80={port} HTTP_REQUESTS=100 "
                                   f"{shlex.quote(sys.executable)} {WORKLOADS / 'http-host.py'}",
-               "--verify", "--output", out)
+               "--warmup-seconds", "20", "--verify", "--output", out)
     print(f"profile + verify: {time.monotonic() - started:.0f} s")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
@@ -206,7 +213,7 @@ def test_unit_that_fails_to_start_then_clean_rerun(booted, tmp_path):
     assert report["status"] == "failed"
     assert "status=1/FAILURE" in report["error"] or "exit-code" in report["error"] or "failed" in report["error"]
     # clean rerun into the same folder, with a unit that works
-    proc = cli("profile", *ssh_args(booted), "--unit", "nginx", "--workload", WORKLOADS / "nginx-curl.sh",
+    proc = cli("profile", *ssh_args(booted), "--unit", "nginx", "--workload", one_request(tmp_path),
                "--output", out, "-q")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "report.json").read_text())["status"] == "complete"
@@ -282,13 +289,13 @@ def test_ssh_dropped_mid_collection_then_clean_rerun(booted, tmp_path):
     print(stderr[-3000:])
     assert dropped, "never reached round 2's collection"
     assert proc.returncode == 1
-    assert re.search(r"SSH connection .* (was )?lost|cannot open a channel|connection", stderr, re.I)
+    assert "lost the connection to the target during collect (round 2)" in stderr
     saved = json.loads((out / "profile.json").read_text())
     assert saved["meta"]["incomplete"] is True and saved["subjects"]["nginx.service"]["syscalls"]["x86_64"]
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "failed"
     # the board still has the armed drop-in; a rerun cleans it up and succeeds
-    proc = cli("profile", *ssh_args(booted), "--unit", "nginx", "--workload", WORKLOADS / "nginx-curl.sh",
+    proc = cli("profile", *ssh_args(booted), "--unit", "nginx", "--workload", one_request(tmp_path),
                "--output", out, "-q")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())

@@ -388,8 +388,8 @@ class Profiler:
                 self._cleanup()
             return self._result()
         except SeccompPyError as exc:
-            self.error = str(exc)
-            self.incomplete_reasons.append(f"profiling stopped: {first_line(str(exc))}")
+            self.error = describe_failure(exc, self.progress)
+            self.incomplete_reasons.append(f"profiling stopped: {first_line(self.error)}")
         except Exception as exc:  # keep partial data even on a bug; the CLI shows the message
             self.error = f"{type(exc).__name__}: {exc}"
             self.incomplete_reasons.append(f"profiling stopped: {self.error}")
@@ -902,7 +902,10 @@ class WorkloadRunner:
     def run_all(self, label: str, budget: Optional[float], timeout: float,
                 extra_env: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
         """Run every workload once. budget (warm-up): each workload runs at most that many seconds, so
-        every one of them gets its first seconds exercised; being cut off is expected then."""
+        every one of them gets its first seconds exercised; being cut off is expected then.
+        extra_env (SECCOMP_ROUND, SECCOMP_ROUND_KIND=warm-up|full|verify) reaches host commands and
+        target scripts alike, so a workload can run a light pass in the warm-up that still walks
+        every code path (the demo's redis workload does)."""
         runs: List[Dict[str, Any]] = []
         warm = budget is not None
         for i, workload in enumerate(self.workloads):
@@ -912,7 +915,7 @@ class WorkloadRunner:
             if workload.kind == "host":
                 status, tail = self._run_host(workload.spec, limit, extra_env or {})
             else:
-                status, tail = self._run_on_target(self.paths[i], limit, warm)
+                status, tail = self._run_on_target(self.paths[i], limit, warm, extra_env)
             text = "ok" if status == 0 else ("timed out" if status is None else f"exit {status}")
             if warm and status != 0:
                 text += " (expected in a warm-up)"
@@ -928,9 +931,11 @@ class WorkloadRunner:
                 raise error
         return runs
 
-    def _run_on_target(self, path: str, timeout: float, warm: bool) -> Tuple[Optional[int], str]:
+    def _run_on_target(self, path: str, timeout: float, warm: bool,
+                       env: Optional[Dict[str, str]] = None) -> Tuple[Optional[int], str]:
         seconds = max(1, int(timeout + 0.999))
-        argv = ["timeout", "-s", "KILL" if warm else "TERM", str(seconds), "sh", path]
+        assignments = [f"{k}={v}" for k, v in sorted((env or {}).items()) if k.startswith("SECCOMP_")]
+        argv = ["timeout", "-s", "KILL" if warm else "TERM", str(seconds), "env", *assignments, "sh", path]
         result = self.remote.run(["sh", "-c", 'cd "$1" && shift && exec "$@" 2>&1', "sh", self.remote.workdir,
                                   *argv], timeout=seconds + 60)
         status: Optional[int] = result.status
@@ -959,6 +964,19 @@ class WorkloadRunner:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def describe_failure(exc: Exception, progress: Progress) -> str:
+    """The error, with where it happened when the target went away (the message alone can be terse)."""
+    from .target import ConnectionLost, TargetError
+
+    text = str(exc).strip()
+    where = progress.current() or "the run"
+    if isinstance(exc, ConnectionLost):
+        return f"lost the connection to the target during {where}: {text}"
+    if isinstance(exc, TargetError) and "qemu exited" in text:
+        return f"qemu stopped during {where}: {text}"
+    return text
+
+
 def host_workload_env(base: Dict[str, str], host_address: Optional[Tuple[str, int]],
                       forwarded: Dict[int, int]) -> Dict[str, str]:
     env = dict(base)

@@ -38,6 +38,7 @@ class Progress:
         self._phase: Optional[str] = None
         self._phase_started = 0.0
         self._detail = ""
+        self._label = ""
         self._lock = threading.Lock()
         self._ticker: Optional[threading.Thread] = None
         self._stop_ticker = threading.Event()
@@ -48,9 +49,10 @@ class Progress:
     def phase(self, name: str, detail: str = "") -> Iterator[None]:
         """Time a phase; nested phases are not supported (the inner one wins the clock)."""
         outer, outer_started, outer_detail = self._phase, self._phase_started, self._detail
+        outer_label = self._label
         if outer is not None:
             self._add(outer, self.clock() - outer_started)
-        self._phase, self._phase_started, self._detail = name, self.clock(), detail
+        self._phase, self._phase_started, self._detail, self._label = name, self.clock(), detail, detail
         self._emit(f"{name}{': ' + detail if detail else ''}")
         self._start_ticker()
         try:
@@ -60,6 +62,7 @@ class Progress:
             self._phase = outer
             self._phase_started = self.clock()
             self._detail = outer_detail
+            self._label = outer_label
             if outer is None:
                 self._stop()
 
@@ -68,6 +71,12 @@ class Progress:
             self.order.append(name)
             self.timings[name] = 0.0
         self.timings[name] += max(0.0, seconds)
+
+    def current(self) -> str:
+        """The running phase and its detail, e.g. 'collect (round 2)'; empty outside phases."""
+        if self._phase is None:
+            return ""
+        return f"{self._phase} ({self._label})" if self._label else self._phase
 
     def elapsed(self) -> float:
         return self.clock() - self.started

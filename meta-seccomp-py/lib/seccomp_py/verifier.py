@@ -290,7 +290,8 @@ class Verifier:
 
     def _workloads(self) -> None:
         try:
-            runs = self.runner.run_all("verify", budget=None, timeout=self.config.workload_timeout)
+            runs = self.runner.run_all("verify", budget=None, timeout=self.config.workload_timeout,
+                                       extra_env={"SECCOMP_ROUND_KIND": "verify"})
             self.result.workloads += runs
             self.result.checks.append(Check("workloads succeed", True, f"{len(runs)} workload(s) ok"))
         except WorkloadFailed as exc:

@@ -31,7 +31,7 @@ def setup_parser(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to profile")
     what.add_argument("--unit", action="append", default=[], metavar="UNIT",
                       help="systemd unit to profile (repeatable; 'nginx' means nginx.service)")
-    what.add_argument("--command", action="append", default=[], metavar="CMD",
+    what.add_argument("--command", action="append", default=[], metavar="CMD", dest="commands",
                       help="shell command to profile as a transient unit (systemd-run; repeatable)")
     how = parser.add_argument_group("workloads and rounds")
     how.add_argument("--workload", action="append", default=[], metavar="SCRIPT",
@@ -74,7 +74,7 @@ def build_config(args: argparse.Namespace):
     workloads += [Workload("remote", p) for p in args.target_workload]
     workloads += [Workload("host", c) for c in args.host_workload]
     return ProfileConfig(
-        units=list(args.unit), commands=list(args.command), workloads=workloads,
+        units=list(args.unit), commands=list(args.commands), workloads=workloads,
         max_iterations=args.max_iterations, warmup_seconds=args.warmup_seconds,
         settle_seconds=args.settle_seconds, workload_timeout=args.workload_timeout,
         catchup_timeout=args.catchup_timeout, allow_loss=args.allow_loss, restore=not args.no_restore,

@@ -26,7 +26,7 @@ def setup_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", required=True, metavar="FILE", help="profile.json to enforce")
     parser.add_argument("--unit", action="append", default=[], metavar="UNIT",
                         help="unit to verify (repeatable; default: every unit subject of the profile)")
-    parser.add_argument("--command", action="append", default=[], metavar="CMD",
+    parser.add_argument("--command", action="append", default=[], metavar="CMD", dest="commands",
                         help="command profiled with 'profile --command', run again as a transient unit")
     parser.add_argument("--workload", action="append", default=[], metavar="SCRIPT",
                         help="local script copied to the target and run with sh (repeatable)")
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     profile = Profile.load(args.profile)
     units = [u if "." in u else u + ".service" for u in args.unit]
-    if not units and not args.command:
+    if not units and not args.commands:
         units = [s for s in profile.subjects() if unit_name_problem(s, EXEC_UNIT_TYPES) is None]
         if not units:
             raise UsageError(f"{args.profile}: no subject is a systemd unit; pass --command for command subjects")
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     for workload in workloads:
         if workload.kind == "script" and not os.path.isfile(workload.spec):
             raise UsageError(f"--workload {workload.spec}: no such file")
-    config = VerifyConfig(units=units, commands=list(args.command), workloads=workloads, action=args.action,
+    config = VerifyConfig(units=units, commands=list(args.commands), workloads=workloads, action=args.action,
                           errno=args.errno, negative_control=not args.no_negative_control,
                           workload_timeout=args.workload_timeout, catchup_timeout=args.catchup_timeout,
                           restore=not args.keep_enforced)
