@@ -555,10 +555,11 @@ class AuditCollector:
                                          spath)
                     raise InputError("no SECCOMP audit records or journal JSON found (not an audit log?)", spath)
             _check_format(fmt, spath)
+            lines = _resume(head, handle) if head else handle
             if fmt == "journal-json":
-                self._feed_journal(_file_blocks(head, handle), spath, is_file=True)
+                self._feed_journal(lines, spath, is_file=True)
             else:
-                self._feed_text(_resume(head, handle), spath, fmt, is_file=True)
+                self._feed_text(lines, spath, fmt, is_file=True)
             return fmt
 
     def feed_lines(self, lines: Iterable[Union[str, bytes]], path: str = "<input>", fmt: str = "auto") -> str:
@@ -617,7 +618,7 @@ class AuditCollector:
             lines = _chain(head, rest)
         _check_format(fmt, path)
         if fmt == "journal-json":
-            self._feed_journal(_line_blocks(lines), path, is_file)
+            self._feed_journal(lines, path, is_file)
         else:
             self._feed_text(lines, path, fmt, is_file)
         return fmt
@@ -641,14 +642,13 @@ class AuditCollector:
         elif found == 0:
             self._warn.add(f"no audit lines in {total} lines (is this a {fmt} file?)", path)
 
-    def _feed_journal(self, blocks: Iterable[Tuple[bytes, int, int]], path: str, is_file: bool) -> None:
-        """journalctl -o json, one object per line, given as (buffer, start, stop) blocks of whole lines.
+    def _feed_journal(self, lines: Iterable[bytes], path: str, is_file: bool) -> None:
+        """journalctl -o json, one object per line.
 
-        Lines are read in place in the buffer (no copy per line). Most take a bytes.find() fast path:
-        a key written with its quotes ('"_AUDIT_ID":"') cannot occur inside a JSON string value, where
-        quotes are escaped. The fast path keys its aggregate on undecoded slices and resolves them once
-        per distinct key. Lines with escapes in the fields it slices, byte arrays, repeated fields,
-        other record types or damage take json.loads."""
+        Most lines take a bytes.find() fast path: a key written with its quotes ('"_AUDIT_ID":"') cannot
+        occur inside a JSON string value, where quotes are escaped. The fast path keys its aggregate on
+        undecoded slices and resolves them once per distinct key. Lines with escapes in the fields it
+        slices, byte arrays, repeated fields, other record types or damage take json.loads."""
         stats = self._stats
         tracker = self._serials
         source = "journal-json"
@@ -667,182 +667,166 @@ class AuditCollector:
         kept = dups = valid = lineno = 0
         first_bad = None
         saw_audit = saw_kernel = False
-        for buf, pos, stop in blocks:
-            find = buf.find
-            startswith = buf.startswith
-            while pos < stop:
-                nl = find(b"\n", pos, stop)
-                if nl < 0:
-                    nl = stop
-                e = nl  # the line is buf[pos:e]
-                lineno += 1
-                serial = -1
-                m = find(b'"MESSAGE":"SECCOMP ', pos, e)
+        for line in lines:
+            lineno += 1
+            serial = -1
+            m = line.find(b'"MESSAGE":"SECCOMP ')
+            if m >= 0:
+                # journald's audit transport; MESSAGE is the record as the kernel wrote it:
+                # "SECCOMP auid= uid= gid= ses= [subj=] pid= comm= exe= sig= arch= syscall= compat= ip= code="
+                m += 11
+                stamp = None
+                saw_audit = True
+                s = line.find(b'"_AUDIT_ID":"')
+                if s >= 0:
+                    s += 13
+                    if line.startswith(nxt_text, s):  # the serial that was expected next
+                        serial = nxt
+                    else:
+                        q = line.find(b'"', s)
+                        try:
+                            serial = int(line[s:q]) if q > s else -1
+                        except ValueError:
+                            serial = -1
+            else:
+                m = line.find(b'"MESSAGE":"audit: type=1326 audit(')
                 if m >= 0:
-                    # journald's audit transport; MESSAGE is the record as the kernel wrote it:
-                    # "SECCOMP auid= uid= gid= ses= [subj=] pid= comm= exe= sig= arch= syscall= compat= ip= code="
+                    # the kernel transport's copy: "audit: type=1326 audit(SEC.MS:SERIAL): auid= ..."
                     m += 11
+                    saw_kernel = True
+                    s = line.find(b":", m + 23)
+                    if s >= 0:
+                        stamp = line[m + 23:s]
+                        q = line.find(b")", s)
+                        try:
+                            serial = int(line[s + 1:q]) if q > s else -1
+                        except ValueError:
+                            serial = -1
+                        if saw_audit and run is not None and run[0] <= serial < nxt:
+                            dups += 1  # a copy of an audit-transport record read a moment ago
+                            continue
+            if m >= 0:
+                if serial >= 0:
+                    # The key runs from comm= to compat= (ip= differs per call site and process), plus
+                    # the code unless it is LOG: a window that ends inside the next key's name at the
+                    # latest (values are 1+ chars, keys 4+), cut at its quote when resolving.
+                    c = line.find(b" comm=", m)
+                    ip = line.find(b" ip=", c)
+                    cd = line.find(b" code=", ip)
+                    if m < c < ip < cd and (line[-2] == 125 or line[-1] == 125):  # 125 "}": not cut off
+                        if want_pid:
+                            # attribute now (cached per process), so the aggregate keys on the subject
+                            p = line.find(b" pid=", m, c)
+                            g = line.find(b" sig=", c, ip)
+                            who = (line[p + 5:c] if p >= 0 else b"", line[c:g] if g >= 0 else line[c:ip])
+                            subject = raw_subjects.get(who, _MISSING)
+                            if subject is _MISSING:
+                                subject = self._raw_subject(who, True)
+                            key = (line[c:ip], line[cd + 6:cd + 16], subject)
+                        elif line.startswith(b'0x7ffc0000"', cd + 6):
+                            key = line[c:ip]
+                        else:
+                            key = (line[c:ip], line[cd + 6:cd + 16])
+                        agg = agg_msg
+                    else:
+                        serial = -1
+            else:
+                cd = line.find(b'"_AUDIT_FIELD_CODE":"')
+                if cd >= 0:
+                    # --output-fields without MESSAGE. arch= and code= are sliced as fixed windows that
+                    # end inside the next key's name at the latest; the cut at the closing quote
+                    # happens once per distinct key, when resolving.
                     stamp = None
                     saw_audit = True
-                    s = find(b'"_AUDIT_ID":"', pos, e)
-                    if s >= 0:
+                    nr = line.find(b'"_AUDIT_FIELD_SYSCALL":"')
+                    ar = line.find(b'"_AUDIT_FIELD_ARCH":"')
+                    s = line.find(b'"_AUDIT_ID":"')
+                    x = line.find(b'"_EXE":"')
+                    if nr >= 0 and ar >= 0 and s >= 0 and (line[-2] == 125 or line[-1] == 125):
                         s += 13
-                        if startswith(nxt_text, s):  # the serial that was expected next
-                            serial = nxt
-                        else:
-                            q = find(b'"', s, e)
-                            try:
-                                serial = int(buf[s:q]) if q > s else -1
-                            except ValueError:
-                                serial = -1
-                else:
-                    m = find(b'"MESSAGE":"audit: type=1326 audit(', pos, e)
-                    if m >= 0:
-                        # the kernel transport's copy: "audit: type=1326 audit(SEC.MS:SERIAL): auid= ..."
-                        m += 11
-                        saw_kernel = True
-                        s = find(b":", m + 23, e)
-                        if s >= 0:
-                            stamp = buf[m + 23:s]
-                            q = find(b")", s, e)
-                            try:
-                                serial = int(buf[s + 1:q]) if q > s else -1
-                            except ValueError:
-                                serial = -1
-                            if saw_audit and run is not None and run[0] <= serial < nxt:
-                                # a copy of an audit-transport record read a moment ago
-                                dups += 1
-                                pos = nl + 1
-                                continue
-                if m >= 0:
-                    if serial >= 0:
-                        # The key runs from comm= to compat= (ip= differs per call site and process),
-                        # plus the code unless it is LOG: a window that ends inside the next key's name
-                        # at the latest, cut at its quote when resolving.
-                        c = find(b" comm=", m, e)
-                        ip = find(b" ip=", c, e)
-                        cd = find(b" code=", ip, e)
-                        if m < c < ip < cd and buf[e - 1] == 125:  # 125: "}", the line was not cut
-                            if want_pid:
-                                # attribute now (cached per process), so the aggregate keys on the subject
-                                p = find(b" pid=", m, c)
-                                g = find(b" sig=", c, ip)
-                                who = (buf[p + 5:c] if p >= 0 else b"", buf[c:g] if g >= 0 else buf[c:ip])
-                                subject = raw_subjects.get(who, _MISSING)
-                                if subject is _MISSING:
-                                    subject = self._raw_subject(who, True)
-                                key = (buf[c:ip], buf[cd + 6:cd + 16 if cd + 16 < e else e], subject)
-                            elif startswith(b'0x7ffc0000"', cd + 6):
-                                key = buf[c:ip]
-                            else:
-                                key = (buf[c:ip], buf[cd + 6:cd + 16 if cd + 16 < e else e])
-                            agg = agg_msg
-                        else:
-                            serial = -1
-                else:
-                    cd = find(b'"_AUDIT_FIELD_CODE":"', pos, e)
-                    if cd >= 0:
-                        # --output-fields without MESSAGE. arch= and code= are sliced as fixed windows that
-                        # end inside the next key's name at the latest (values are 1+ chars, keys 4+); the
-                        # cut at the closing quote happens once per distinct key, when resolving.
-                        stamp = None
-                        saw_audit = True
-                        nr = find(b'"_AUDIT_FIELD_SYSCALL":"', pos, e)
-                        ar = find(b'"_AUDIT_FIELD_ARCH":"', pos, e)
-                        s = find(b'"_AUDIT_ID":"', pos, e)
-                        x = find(b'"_EXE":"', pos, e)
-                        if nr >= 0 and ar >= 0 and s >= 0 and buf[e - 1] == 125:
-                            s += 13
-                            nr += 24
-                            exe = comm = pid = None
-                            clean = True  # every value found its closing quote and has no escapes
+                        nr += 24
+                        exe = comm = pid = None
+                        clean = True  # every value found its closing quote and has no escapes
+                        if x >= 0:
+                            x += 8
+                            q = line.find(b'"', x)
+                            exe = line[x:q]
+                            clean = q >= 0 and b"\\" not in exe
+                        if by_comm or want_pid or exe is None:
+                            x = line.find(b'"_COMM":"')
+                            if x >= 0:
+                                x += 9
+                                q = line.find(b'"', x)
+                                comm = line[x:q]
+                                clean = clean and q >= 0 and b"\\" not in comm
+                        if want_pid:
+                            x = line.find(b'"_PID":"')
                             if x >= 0:
                                 x += 8
-                                q = find(b'"', x, e)
-                                exe = buf[x:q] if q >= 0 else b""
-                                clean = q >= 0 and b"\\" not in exe
-                            if by_comm or want_pid or exe is None:
-                                x = find(b'"_COMM":"', pos, e)
-                                if x >= 0:
-                                    x += 9
-                                    q = find(b'"', x, e)
-                                    comm = buf[x:q] if q >= 0 else b""
-                                    clean = clean and q >= 0 and b"\\" not in comm
+                                q = line.find(b'"', x)
+                                pid = line[x:q]
+                                clean = clean and q >= 0
+                        q = line.find(b'"', s)
+                        q2 = line.find(b'"', nr)
+                        if clean and q > s and q2 > nr:
+                            try:
+                                serial = int(line[s:q])
+                            except ValueError:
+                                serial = -1
                             if want_pid:
-                                x = find(b'"_PID":"', pos, e)
-                                if x >= 0:
-                                    x += 8
-                                    q = find(b'"', x, e)
-                                    pid = buf[x:q] if q >= 0 else b""
-                                    clean = clean and q >= 0
-                            q = find(b'"', s, e)
-                            q2 = find(b'"', nr, e)
-                            if clean and q > s and q2 > nr:
-                                try:
-                                    serial = int(buf[s:q])
-                                except ValueError:
-                                    serial = -1
-                                if want_pid:
-                                    who = (pid, exe, comm)
-                                    pid = raw_subjects.get(who, _MISSING)
-                                    if pid is _MISSING:
-                                        pid = self._raw_subject(who, False)
-                                key = (buf[ar + 21:ar + 29 if ar + 29 < e else e], buf[nr:q2],
-                                       buf[cd + 21:cd + 31 if cd + 31 < e else e], exe, comm, pid)
-                                agg = agg_fields
-                if serial >= 0:
-                    if serial == nxt:
-                        nxt += 1  # the common case: the next serial of the same boot
-                        nxt_text = b'%d"' % nxt
-                    else:
-                        if run is not None:
-                            run[1] = nxt - 1
-                        line = buf[pos:nl]
-                        epoch = self._journal_serial_epoch(line, serial, stamp)
-                        fresh = tracker.add(epoch, serial, True)
-                        run = epoch.seccomp[-1] if epoch.seccomp else None
-                        nxt = run[1] + 1 if run is not None else -1
-                        nxt_text = b'%d"' % nxt
-                        if not fresh:
-                            dups += 1
-                            pos = nl + 1
-                            continue
-                    kept += 1
-                    entry = agg.get(key)
-                    if entry is None:
-                        first = _stamp_ms(stamp) if stamp else _journal_ms(buf[pos:nl])
-                        agg[key] = [1, first, path, lineno]
-                    else:
-                        entry[0] += 1
-                    pos = nl + 1
-                    continue
-                line = buf[pos:nl + 1]
-                pos = nl + 1
-                if b"audit" not in line and b'"_AUDIT_' not in line:
-                    # not an audit line: only check that it is a JSON object at all
-                    head = line.lstrip(b" \t\x1e")[:1]
-                    if head == b"{":
-                        valid += 1
-                    elif head not in (b"", b"\n", b"\r"):
-                        stats.bad_lines += 1
-                        if first_bad is None:
-                            first_bad = lineno
-                        self._warn.add("not a journal JSON object (journalctl -o json writes one per line)",
-                                       path, lineno)
-                    continue
-                # everything else takes the generic path
-                if run is not None:
-                    run[1] = nxt - 1
-                self._journal_epoch = epoch
-                if self._journal_line_slow(line, path, lineno, want=False) is False:
+                                who = (pid, exe, comm)
+                                pid = raw_subjects.get(who, _MISSING)
+                                if pid is _MISSING:
+                                    pid = self._raw_subject(who, False)
+                            key = (line[ar + 21:ar + 29], line[nr:q2], line[cd + 21:cd + 31], exe, comm, pid)
+                            agg = agg_fields
+            if serial >= 0:
+                if serial == nxt:
+                    nxt += 1  # the common case: the next serial of the same boot
+                    nxt_text = b'%d"' % nxt
+                else:
+                    if run is not None:
+                        run[1] = nxt - 1
+                    epoch = self._journal_serial_epoch(line, serial, stamp)
+                    fresh = tracker.add(epoch, serial, True)
+                    run = epoch.seccomp[-1] if epoch.seccomp else None
+                    nxt = run[1] + 1 if run is not None else -1
+                    nxt_text = b'%d"' % nxt
+                    if not fresh:
+                        dups += 1
+                        continue
+                kept += 1
+                entry = agg.get(key)
+                if entry is None:
+                    agg[key] = [1, _stamp_ms(stamp) if stamp else _journal_ms(line), path, lineno]
+                else:
+                    entry[0] += 1
+                continue
+            if b"audit" not in line and b'"_AUDIT_' not in line:
+                # not an audit line: only check that it is a JSON object at all
+                head = line.lstrip(b" \t\x1e")[:1]
+                if head == b"{":
+                    valid += 1
+                elif head not in (b"", b"\n", b"\r"):
+                    stats.bad_lines += 1
                     if first_bad is None:
                         first_bad = lineno
-                else:
-                    valid += 1
-                epoch = self._journal_epoch
-                run = epoch.seccomp[-1] if epoch is not None and epoch.seccomp else None
-                nxt = run[1] + 1 if run is not None else -1
-                nxt_text = b'%d"' % nxt
+                    self._warn.add("not a journal JSON object (journalctl -o json writes one per line)",
+                                   path, lineno)
+                continue
+            # everything else takes the generic path
+            if run is not None:
+                run[1] = nxt - 1
+            self._journal_epoch = epoch
+            if self._journal_line_slow(line, path, lineno, want=False) is False:
+                if first_bad is None:
+                    first_bad = lineno
+            else:
+                valid += 1
+            epoch = self._journal_epoch
+            run = epoch.seccomp[-1] if epoch is not None and epoch.seccomp else None
+            nxt = run[1] + 1 if run is not None else -1
+            nxt_text = b'%d"' % nxt
         if run is not None:
             run[1] = nxt - 1
         self._journal_epoch = epoch
@@ -1252,59 +1236,6 @@ def _check_format(fmt: str, path: str) -> None:
 def _as_bytes(lines: Iterable[Union[str, bytes]]) -> Iterator[bytes]:
     for line in lines:
         yield line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
-
-
-_BLOCK = 1 << 22
-
-
-def _file_blocks(head: bytes, handle: BinaryIO) -> Iterator[Tuple[bytes, int, int]]:
-    """(buffer, start, stop) spans of whole lines: head (already read) and then the rest of the file.
-    A line cut by a block boundary is carried into a small buffer of its own."""
-    tail = b""
-    block = head
-    while True:
-        if not block:
-            block = handle.read(_BLOCK)
-            if not block:
-                break
-        start = 0
-        if tail:
-            nl = block.find(b"\n")
-            if nl < 0:
-                tail += block
-                block = b""
-                continue
-            joined = tail + block[:nl + 1]
-            yield joined, 0, len(joined)
-            tail = b""
-            start = nl + 1
-        cut = block.rfind(b"\n", start) + 1
-        if cut <= start:
-            tail = block[start:]
-        else:
-            yield block, start, cut
-            tail = block[cut:]
-        block = b""
-    if tail:
-        yield tail, 0, len(tail)
-
-
-def _line_blocks(lines: Iterable[bytes]) -> Iterator[Tuple[bytes, int, int]]:
-    """Lines (with or without their newline) joined into blocks for the in-place journal reader."""
-    batch: List[bytes] = []
-    size = 0
-    for line in lines:
-        if not line.endswith(b"\n"):
-            line += b"\n"
-        batch.append(line)
-        size += len(line)
-        if size >= _BLOCK:
-            joined = b"".join(batch)
-            yield joined, 0, len(joined)
-            batch, size = [], 0
-    if batch:
-        joined = b"".join(batch)
-        yield joined, 0, len(joined)
 
 
 def _resume(head: bytes, handle: BinaryIO) -> Iterator[bytes]:
