@@ -969,7 +969,7 @@ def describe_failure(exc: Exception, progress: Progress) -> str:
     from .target import ConnectionLost, TargetError
 
     text = str(exc).strip()
-    where = progress.current() or "the run"
+    where = progress.failed_in or progress.current() or "the run"
     if isinstance(exc, ConnectionLost):
         return f"lost the connection to the target during {where}: {text}"
     if isinstance(exc, TargetError) and "qemu exited" in text:

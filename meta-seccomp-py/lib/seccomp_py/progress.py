@@ -39,6 +39,7 @@ class Progress:
         self._phase_started = 0.0
         self._detail = ""
         self._label = ""
+        self.failed_in: Optional[str] = None
         self._lock = threading.Lock()
         self._ticker: Optional[threading.Thread] = None
         self._stop_ticker = threading.Event()
@@ -57,6 +58,10 @@ class Progress:
         self._start_ticker()
         try:
             yield
+        except BaseException:
+            if self.failed_in is None:
+                self.failed_in = self.current()  # the innermost phase: where it really happened
+            raise
         finally:
             self._add(name, self.clock() - self._phase_started)
             self._phase = outer
