@@ -133,7 +133,12 @@ def run(args: argparse.Namespace) -> int:
     _finish(result, output, records, partial, session, progress, args.action)
     summarize(result, output, sys.stdout)
     if result.error:
-        raise ProfilingError(f"{first(result.error)} (partial profile, marked incomplete, in {output})")
+        detail = result.error.strip().splitlines()[1:]
+        if detail:  # e.g. the guest console's last lines after a boot failure
+            print("\n".join("  " + line for line in detail[-25:]), file=sys.stderr)
+        console = (result.report.get("target") or {}).get("console_log")
+        where = f"; guest console: {console}" if console and os.path.exists(console) else ""
+        raise ProfilingError(f"{first(result.error)} (partial profile, marked incomplete, in {output}{where})")
     if result.lost_records and not config.allow_loss:
         raise ProfilingError(f"{result.lost_records} audit record(s) were lost; the profile in {output} is marked "
                              f"incomplete (--allow-loss accepts that)")
