@@ -255,6 +255,15 @@ def test_verify_shutdown_path_matters(tmp_path):
     assert "units stop cleanly (shutdown path allowed)" in failed
 
 
+def test_verify_command_subject_with_negative_control(tmp_path):
+    command = "/usr/bin/tool call statfs call uname"
+    profiled = run(guest(), tmp_path, units=[], commands=[command], workloads=[])
+    target = guest()
+    result = verify(target, profiled.profile, tmp_path, units=[], commands=[command], workloads=[])
+    assert result.passed, result.summary()
+    assert result.negative_control["unit"] == "/usr/bin/tool" and result.negative_control["denied"]
+
+
 def test_verify_rejects_unknown_subjects(tmp_path):
     profiled = run(guest(), tmp_path)
     with pytest.raises(UsageError, match="no subject"):
@@ -288,3 +297,46 @@ def test_doctor_canary_that_never_arrives():
     target.hide_sentinel = True
     checks = {c.name: c for c in diagnose(target, canary_timeout=1.5)}
     assert checks["logged canary"].status == FAIL and "AUDITSYSCALL" in checks["logged canary"].fix
+
+
+# -- BitBake glue --------------------------------------------------------------------------------
+def test_profile_for_bitbake_boots_once_and_writes_outputs(tmp_path, monkeypatch):
+    from seccomp_py import bitbake, profiler
+    from seccomp_py import target as target_mod
+
+    booted = []
+
+    class FakeQemu(FakeGuest):
+        def __init__(self, qemuboot, **kwargs):
+            super().__init__([Service(**NGINX)])
+            self.kwargs = kwargs
+            self.boot_seconds = 12.5
+            self.forwarded = {}
+            self.ssh_port = 2222
+            booted.append(self)
+
+        def stop(self, graceful=True):
+            self.graceful = graceful
+
+    monkeypatch.setattr(target_mod, "QemuTarget", FakeQemu)
+    workload = "/usr/share/seccomp/workloads/nginx.sh"
+    request = bitbake.ProfileRequest(
+        qemuboot=str(tmp_path / "img.qemuboot.conf"), abi="x86_64", units=["nginx.service"],
+        workloads=[workload], output_dir=str(tmp_path / "out"), max_iterations=3,
+        kernel_args=["quiet"], allow_loss=False, manifests=[])
+
+    def drive(self, argv, input_data):  # the on-target workload path drives nginx
+        if argv[:2] == ["sh", "-c"] and argv[2].startswith('cd "$1"') and argv[-1] == workload:
+            return (0, "", "") if self.drive("nginx.service") else (1, "", "down")
+        return FakeGuest._dispatch(self, argv, input_data)
+
+    monkeypatch.setattr(FakeQemu, "_dispatch", drive)
+    outcome = profiler.profile_for_bitbake(request)
+    assert len(booted) == 1 and booted[0].graceful
+    assert "quiet" in booted[0].kwargs["kernel_args"] and "audit=1" in booted[0].kwargs["kernel_args"]
+    assert outcome.converged and outcome.lost_records == 0
+    assert set(outcome.profile.syscalls("nginx.service", "x86_64")) == expected(NGINX)
+    out = tmp_path / "out"
+    assert (out / "profile.json").is_file() and (out / "report.md").is_file() and (out / "audit-records.json").is_file()
+    assert outcome.report_path == str(out / "report.md")
+    assert json.loads((out / "report.json").read_text())["timings"]["boot"] == 12.5

@@ -241,12 +241,6 @@ class Remote:
         """Run a command of the uploaded helper script (attribution.TOOLS_SCRIPT)."""
         return self.run(["sh", self.tools, command, *args], timeout=timeout, check=check)
 
-    def write(self, path: str, data: str, mode: int = 0o644) -> None:
-        self.target.write_file(path, data, mode)
-
-    def mkdir(self, path: str) -> None:
-        self.run(["mkdir", "-p", path], check=True)
-
     def systemctl_show(self, unit: str, props: Sequence[str]) -> Dict[str, str]:
         return self.show_units([unit], props)[unit]
 

@@ -369,7 +369,8 @@ class Verifier:
 
     # -- negative control ------------------------------------------------------------------------
     def choose_control(self) -> Optional[Tuple[str, str]]:
-        """(unit, syscall): the unit's most used call that systemd does not allow implicitly."""
+        """(subject, syscall): a unit's (else a command's) most used call that systemd does not allow
+        implicitly: removing it must be denied."""
         from .systemd_groups import load as load_groups
 
         implicit: Set[str] = set(_NOT_FOR_NEGATIVE_CONTROL)
@@ -377,52 +378,69 @@ class Verifier:
             implicit |= load_groups(self.facts.systemd_version or 252).implicit()
         except SeccompPyError:
             implicit |= load_groups(252).implicit()
-        for unit in self.units:
+        for subject in [*self.units, *self.command_units.values()]:
             best: Optional[Tuple[int, str]] = None
-            for abi in self.profile.abis(unit):
+            for abi in self.profile.abis(subject):
                 if abi != self.facts.abi:
                     continue
-                for name in self.profile.syscalls(unit, abi):
+                for name in self.profile.syscalls(subject, abi):
                     if name in implicit:
                         continue
-                    prov = self.profile.provenance(unit, abi, name)
+                    prov = self.profile.provenance(subject, abi, name)
                     count = prov.count if prov else 0
                     if best is None or count > best[0]:
                         best = (count, name)
             if best is not None:
-                return unit, best[1]
+                return subject, best[1]
         return None
 
     def _negative_control(self) -> None:
         choice = self.choose_control()
         if choice is None:
-            self.result.checks.append(Check("negative control", False, "no unit with a syscall to remove"))
+            self.result.checks.append(Check("negative control", False, "no subject with a syscall to remove"))
             return
-        unit, syscall = choice
-        self.progress.status(f"negative control: {unit} without {syscall}")
-        weakened = self.profile.subtract([syscall], subject=unit)
+        subject, syscall = choice
+        self.progress.status(f"negative control: {subject} without {syscall}")
+        weakened = self.profile.subtract([syscall], subject=subject)
+        if subject in self.units:
+            hits, detail = self._control_unit(subject, weakened, syscall)
+        else:
+            hits, detail = self._control_command(subject, weakened, syscall)
+        self.result.negative_control = {"unit": subject, "syscall": syscall, "denied": bool(hits),
+                                        "records": len(hits), "detail": detail if hits else "no kill record"}
+        self.result.checks.append(Check(f"negative control: removing {syscall} from {subject} is denied",
+                                        bool(hits), f"{len(hits)} kill record(s)" if hits else
+                                        "no denial: enforcement or audit logging is not working, so the passes "
+                                        "above prove nothing"))
+
+    def _control_unit(self, unit: str, weakened: Profile, syscall: str) -> Tuple[List[AuditRecord], str]:
         self._install(weakened, "kill", only=[unit])
         self.remote.run(["systemctl", "restart", "--", unit], timeout=self.config.start_timeout)
         time.sleep(self.config.settle_seconds)
-        records = self._read_until_sentinel()
-        hits = [r for r in records if r.action != "LOG" and r.syscall == syscall]
+        hits = [r for r in self._read_until_sentinel() if r.action != "LOG" and r.syscall == syscall]
         detail = "killed at start-up"
         if not hits:
             # Not used at start-up after all: drive the workloads, then look again.
             with contextlib.suppress(WorkloadFailed):
                 self.runner.run_all("negative control", budget=None, timeout=self.config.workload_timeout)
             self.remote.run(["systemctl", "stop", "--", unit], timeout=self.config.start_timeout)
-            records = self._read_until_sentinel()
-            hits = [r for r in records if r.action != "LOG" and r.syscall == syscall]
+            hits = [r for r in self._read_until_sentinel() if r.action != "LOG" and r.syscall == syscall]
             detail = "killed during the workloads"
         else:
             self.remote.run(["systemctl", "stop", "--", unit], timeout=self.config.start_timeout)
         self.remote.run(["systemctl", "reset-failed", "--", unit], timeout=30)
-        self.result.negative_control = {"unit": unit, "syscall": syscall, "denied": bool(hits),
-                                        "records": len(hits), "detail": detail if hits else "no kill record"}
-        self.result.checks.append(Check(f"negative control: removing {syscall} from {unit} is denied", bool(hits),
-                                        f"{len(hits)} kill record(s)" if hits else "no denial: enforcement or "
-                                        "audit logging is not working, so the passes above prove nothing"))
+        return hits, detail
+
+    def _control_command(self, subject: str, weakened: Profile, syscall: str) -> Tuple[List[AuditRecord], str]:
+        unit = next(u for u, s in self.command_units.items() if s == subject)
+        command = self.config.commands[list(self.command_units).index(unit)]
+        text = self._render(weakened, subject, unit, "kill")
+        argv = ["systemd-run", "--quiet", "--wait", "--collect", f"--unit={unit}", "--property=Type=exec"]
+        argv += [f"--property={p}" for p in dropin_properties(text) if not p.endswith("=")]
+        argv += ["--", "/bin/sh", "-c", command]
+        self.remote.run(argv, timeout=self.config.workload_timeout)
+        hits = [r for r in self._read_until_sentinel() if r.action != "LOG" and r.syscall == syscall]
+        return hits, "the command was killed"
 
     # -- cleanup ---------------------------------------------------------------------------------
     def _cleanup(self) -> None:
