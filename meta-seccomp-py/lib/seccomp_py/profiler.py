@@ -3,16 +3,20 @@
 One boot, several rounds on a started Target (see seccomp_py.target):
 
     round 1 (warm-up, --warmup-seconds > 0): arm every unit with nothing known (every call is logged),
-        restart, run each workload for a few seconds only. This learns the frequent calls (start-up,
-        the request loop, shutdown) at a small record volume.
+        restart, run each workload for a few seconds only (workloads see SECCOMP_ROUND_KIND=warm-up and
+        may run a light pass that still walks every code path). This learns the frequent calls at a
+        small record volume: the volume is what makes journald lag.
     round N: re-arm with SystemCallLog=~<everything known>, so only new calls are logged; restart; run
         the full workloads; collect. Stop when a full round adds nothing (converged) or at
-        --max-iterations.
+        --max-iterations. Every round ends by stopping the units, so the shutdown path is logged
+        inside the round that ran it (otherwise round N+1 would find round N's shutdown calls).
 
 Per round: runtime drop-ins in /run/systemd/system/<unit>.d/ (nothing persists across reboot),
 daemon-reload, restart; `--command` runs as a transient unit with the same property. Collection reads
 the journal by cursor (seccomp_py.journal) until a sentinel run after the workloads shows up, so
-journald has caught up; attribution of records to units is in seccomp_py.attribution.
+journald has caught up; records are parsed by seccomp_py.audit (serial gaps, loss causes) and tied to
+units by seccomp_py.attribution (kernel fork/cgroup-attach trace events). A name the service needs
+but log mode cannot show is added next to the one that reveals it (COMPANIONS: clone3 with clone).
 
 Every command sent to the target is an argv list quoted with shlex.quote (Target.run does it), or a
 fixed script uploaded as a file; unit names are validated before they reach a path or a unit file.
