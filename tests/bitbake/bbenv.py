@@ -201,6 +201,9 @@ MACHINE ??= "qemuarm64"
 DISTRO = "{env.distro}"
 BB_NO_NETWORK = "1"
 CONNECTIVITY_CHECK_URIS = ""
+# Offline, uninative's failed download changes the configuration between the first run and later
+# ones, which would throw the parse cache away once per session.
+INHERIT:remove = "uninative"
 INIT_MANAGER = "systemd"
 DISTRO_FEATURES:append = " seccomp"
 IMAGE_CLASSES += "seccomp-image"

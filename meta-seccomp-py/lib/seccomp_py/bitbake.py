@@ -649,10 +649,9 @@ class ProfileRequest:
     allow_loss: bool
     manifests: List[Dict[str, Any]]
     ssh_user: str = "root"
-    ssh_password: Optional[str] = ""  # profiling images have empty-root-password
-    ssh_keys: List[str] = field(default_factory=list)
-    host_keys: List[str] = field(default_factory=list)  # pinned when the rootfs ships host keys
-    boot_timeout: float = 900.0
+    # Login and host-key settings for the profiler's QemuTarget: password, key_filename, host_key,
+    # insecure_accept_host_key ("1" when there is no host key to pin).
+    extra: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -702,7 +701,13 @@ def profile_request(d: Any, manifests: Sequence[Dict[str, Any]]) -> ProfileReque
     units = sorted({u for m in manifests for u in m.get("units", {})} | set(_words(d, "SECCOMP_PROFILE_UNITS")))
     workloads = [w for m in manifests for w in m.get("workloads", [])] + _words(d, "SECCOMP_WORKLOADS")
     rootfs = _get(d, "IMAGE_ROOTFS")
+    # The image was built here and boots on a private slirp port. Host keys are pinned when the rootfs
+    # carries them; images that generate them at first boot cannot be pinned in advance.
     host_keys = sorted(glob.glob(os.path.join(rootfs, "etc/ssh/ssh_host_*_key.pub"))) if rootfs else []
+    keys = _words(d, "SECCOMP_PROFILE_SSH_KEYS")
+    extra: Dict[str, Any] = {"password": None if keys else "", "key_filename": keys or None,
+                             "host_key": host_keys or None,
+                             "insecure_accept_host_key": "0" if host_keys else "1"}
     return ProfileRequest(
         qemuboot=qemuboot,
         abi=target_abi(d).name,
@@ -713,44 +718,16 @@ def profile_request(d: Any, manifests: Sequence[Dict[str, Any]]) -> ProfileReque
         kernel_args=_words(d, "SECCOMP_PROFILING_KERNEL_ARGS"),
         allow_loss=_get(d, "SECCOMP_PROFILE_ALLOW_LOSS", "0") in ("1", "yes", "true"),
         manifests=list(manifests),
-        ssh_keys=_words(d, "SECCOMP_PROFILE_SSH_KEYS"),
-        ssh_password=None if _words(d, "SECCOMP_PROFILE_SSH_KEYS") else "",
-        host_keys=host_keys,
+        extra=extra,
     )
 
 
 def run_profiler(request: ProfileRequest) -> ProfileOutcome:
-    """Boot the image with the library's QemuTarget, profile, write profile/report/filters to output_dir."""
-    from .profiler import ProfileConfig, Profiler, Workload, write_outputs
-    from .progress import Progress
-    from .target import QemuTarget
-    from .target.qemu import PROFILING_KERNEL_ARGS
+    """The one call into the profiler: boot the image with QemuTarget, profile to convergence, write
+    profile.json, report.md/json and filters to request.output_dir (seccomp_py.profiler does it all)."""
+    from .profiler import profile_for_bitbake
 
-    kernel_args = list(dict.fromkeys([*PROFILING_KERNEL_ARGS, *request.kernel_args]))
-    # The image was built here and boots on a private slirp port. Host keys are pinned when the rootfs
-    # carries them; images that generate them at first boot cannot be pinned in advance.
-    target = QemuTarget(
-        request.qemuboot, user=request.ssh_user, key_filename=request.ssh_keys or None,
-        password=request.ssh_password, host_key=request.host_keys or None,
-        insecure_accept_host_key=not request.host_keys, boot_timeout=request.boot_timeout,
-        kernel_args=kernel_args, workdir=os.path.join(request.output_dir, "qemu"))
-    config = ProfileConfig(units=list(request.units), workloads=[Workload("remote", w) for w in request.workloads],
-                           max_iterations=request.max_iterations, allow_loss=request.allow_loss)
-    progress = Progress(live=False)
-    target.start()
-    try:
-        profiler = Profiler(target, config, progress, target_info={"kind": "qemu", "qemuboot": request.qemuboot},
-                            forwarded=dict(getattr(target, "forwarded", {}) or {}),
-                            host_address=("127.0.0.1", int(target.ssh_port)))
-        result = profiler.run()
-        write_outputs(result, request.output_dir, abi=request.abi)
-    except BaseException:
-        target.stop(graceful=False)
-        raise
-    target.stop(graceful=True)
-    progress.close()
-    return ProfileOutcome(result.profile, result.converged, result.lost_records,
-                          os.path.join(request.output_dir, "report.md"), result.error)
+    return profile_for_bitbake(request)
 
 
 def split_by_recipe(profile: Profile, manifests: Sequence[Dict[str, Any]]) -> Dict[str, Profile]:
