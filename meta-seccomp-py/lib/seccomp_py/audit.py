@@ -667,10 +667,12 @@ class AuditCollector:
         kept = dups = valid = lineno = 0
         first_bad = None
         saw_audit = saw_kernel = False
+        fields_first = False  # set by the first line without MESSAGE: a --output-fields export
         for line in lines:
             lineno += 1
             serial = -1
-            m = line.find(b'"MESSAGE":"SECCOMP ')
+            cd = line.find(b'"_AUDIT_FIELD_CODE":"') if fields_first else -1
+            m = -1 if cd >= 0 else line.find(b'"MESSAGE":"SECCOMP ')
             if m >= 0:
                 # journald's audit transport; MESSAGE is the record as the kernel wrote it:
                 # "SECCOMP auid= uid= gid= ses= [subj=] pid= comm= exe= sig= arch= syscall= compat= ip= code="
@@ -688,7 +690,7 @@ class AuditCollector:
                             serial = int(line[s:q]) if q > s else -1
                         except ValueError:
                             serial = -1
-            else:
+            elif cd < 0:
                 m = line.find(b'"MESSAGE":"audit: type=1326 audit(')
                 if m >= 0:
                     # the kernel transport's copy: "audit: type=1326 audit(SEC.MS:SERIAL): auid= ..."
@@ -731,7 +733,8 @@ class AuditCollector:
                     else:
                         serial = -1
             else:
-                cd = line.find(b'"_AUDIT_FIELD_CODE":"')
+                if cd < 0 and not fields_first:
+                    cd = line.find(b'"_AUDIT_FIELD_CODE":"')
                 if cd >= 0:
                     # --output-fields without MESSAGE. arch= and code= are sliced as fixed windows that
                     # end inside the next key's name at the latest; the cut at the closing quote
@@ -780,6 +783,7 @@ class AuditCollector:
                                     pid = self._raw_subject(who, False)
                             key = (line[ar + 21:ar + 29], line[nr:q2], line[cd + 21:cd + 31], exe, comm, pid)
                             agg = agg_fields
+                            fields_first = True
             if serial >= 0:
                 if serial == nxt:
                     nxt += 1  # the common case: the next serial of the same boot
