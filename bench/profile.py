@@ -69,14 +69,19 @@ def main() -> int:
         target.run("systemctl is-system-running --wait", timeout=600)
         address = ("127.0.0.1", target.ssh_port)
 
-        # 1. a plain pass
+        # 1. a plain pass (and another one at the end: the shorter counts, the host may be busy)
         remote = Remote(target, "bench-" + uuid.uuid4().hex[:6])
         target.run(["mkdir", "-p", remote.workdir], check=True)
         runner = WorkloadRunner(remote, workloads(), progress, host_workload_env({}, address, target.forwarded))
         runner.upload()
-        started = time.monotonic()
-        runner.run_all("plain pass", budget=None, timeout=1800)
-        single_pass = time.monotonic() - started
+
+        def plain_pass() -> float:
+            started = time.monotonic()
+            runner.run_all("plain pass", budget=None, timeout=1800)
+            return time.monotonic() - started
+
+        passes = [plain_pass()]
+        target.run(["rm", "-rf", "--", remote.workdir])
 
         # 2. the profiler, as the demo runs it
         progress_run = Progress()
@@ -98,6 +103,11 @@ def main() -> int:
         if everything.error:
             print(f"log-everything run failed: {everything.error}", file=sys.stderr)
             return 1
+        target.run(["mkdir", "-p", remote.workdir], check=True)
+        runner.upload()
+        target.run("systemctl start nginx redis-server", check=True, timeout=300)
+        passes.append(plain_pass())
+        single_pass = min(passes)
 
     report = result.report
     rounds = report["iterations"]
@@ -118,6 +128,7 @@ def main() -> int:
         "round_kinds": [r["kind"] for r in rounds],
         "phases_seconds": {"boot": round(boot, 1), **report["timings"]},
         "single_pass_seconds": round(single_pass, 1),
+        "plain_passes_seconds": [round(p, 1) for p in passes],
         "profile_seconds": round(profile_seconds, 1),
         "total_seconds": round(total, 1),
         "budget_seconds": round(budget, 1),
@@ -136,7 +147,8 @@ def main() -> int:
     print(f"  boots: {boots}   iterations: {len(rounds)} ({', '.join(numbers['round_kinds'])})   "
           f"converged: {result.converged}")
     print("  phase seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in numbers["phases_seconds"].items()))
-    print(f"  single plain pass of the workloads: {single_pass:.1f} s")
+    print(f"  single plain pass of the workloads: {single_pass:.1f} s (the shorter of "
+          f"{', '.join(f'{p:.1f}' for p in passes)})")
     print(f"  total (boot + profile): {total:.1f} s; goal <= 1.5 x (boot + pass) = {budget:.1f} s -> "
           f"{numbers['total_over_boot_plus_pass']:.2f} x  {'OK' if total <= budget else 'OVER'}")
     print(f"  audit records: {records} (per round {numbers['records_per_round']}) vs log-everything "

@@ -235,6 +235,14 @@ class FakeGuest:
                        f"cmdline=root=/dev/vda audit=1 audit_backlog_limit=8192\naudit_socket=active\n"
                        f"auditd=inactive\ntracefs={'/sys/kernel/tracing' if self.tracefs else ''}\n"
                        f"cgroup_events={1 if self.tracefs else 0}\n"), ""
+        if script.startswith("\nn=$1; shift"):  # ARM_SCRIPT: drop-ins, daemon-reload, restart
+            count = int(args[1])
+            pairs = args[2:2 + 2 * count]
+            for path, text in zip(pairs[::2], pairs[1::2]):
+                self.files[path] = text.encode()
+            self._systemctl(["daemon-reload"])
+            units = args[2 + 2 * count:]
+            return self._systemctl(["restart", "--", *units]) if units else (0, "", "")
         if script.startswith('mkdir -p -- "$1" && cat > "$2.tmp"'):
             self.files[args[2]] = input_data if isinstance(input_data, bytes) else input_data.encode()
             return 0, "", ""

@@ -92,8 +92,9 @@ def test_known_names_are_silenced_from_the_first_round(tmp_path):
     result = run(target, tmp_path, warmup_seconds=0, known={"nginx.service": {"openat", "read"}})
     first = result.report["iterations"][0]["added"]["nginx.service"]
     assert "openat" not in first and "socket" in first
-    dropin_text = [c for c in target.commands if c[:2] == ["sh", "-c"] and "cat >" in c[2]]
-    assert dropin_text
+    arm = next(c for c in target.commands if c[:2] == ["sh", "-c"] and c[2].startswith("\nn=$1"))
+    text = arm[arm.index("/run/systemd/system/nginx.service.d/50-seccomp-log.conf") + 1]
+    assert "SystemCallLog=~openat read" in text
 
 
 def test_never_converges_is_incomplete(tmp_path):

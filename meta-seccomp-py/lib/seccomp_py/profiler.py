@@ -66,8 +66,9 @@ FILTER_FORMATS = ("systemd", "lxc", "oci", "firejail")
 # restart the same units), so anything of ours still there is stale. Prints what it removed.
 STALE_CLEANUP = r"""
 found=
+reload=
 for f in /run/systemd/system/*.d/50-seccomp-log.conf /run/systemd/system/*.d/50-seccomp-py-verify.conf; do
-    [ -e "$f" ] && rm -f "$f" && found="$found $f"
+    [ -e "$f" ] && rm -f "$f" && found="$found $f" && reload=1
 done
 for d in /run/seccomp-py/*; do
     [ -e "$d" ] && rm -rf "$d" && found="$found $d"
@@ -79,7 +80,7 @@ for t in /sys/kernel/tracing /sys/kernel/debug/tracing; do
         rmdir "$i" 2>/dev/null && found="$found $i"
     done
 done
-[ -n "$found" ] && systemctl daemon-reload
+[ -n "$reload" ] && systemctl daemon-reload
 echo $found
 exit 0
 """
@@ -95,6 +96,20 @@ COMPANIONS = {
     "clone": ("clone3", "glibc tries clone3 first and falls back to clone only on ENOSYS; units with "
                         "RestrictNamespaces= get ENOSYS for clone3, which log mode never shows"),
 }
+
+
+# One round's arming: N drop-ins (path, text pairs), daemon-reload, restart of the units that follow.
+ARM_SCRIPT = r"""
+n=$1; shift
+i=0
+while [ "$i" -lt "$n" ]; do
+    mkdir -p -- "$(dirname -- "$1")" && printf '%s' "$2" > "$1.tmp" && mv -f -- "$1.tmp" "$1" || exit 3
+    shift 2
+    i=$((i + 1))
+done
+systemctl daemon-reload || exit 4
+[ "$#" -eq 0 ] || systemctl restart -- "$@"
+"""
 
 
 class ProfilingError(SeccompPyError):
@@ -503,22 +518,24 @@ class Profiler:
         round_.seconds["collect"] = time.monotonic() - started
 
     def _arm(self, round_: RoundResult) -> None:
+        """Drop-ins, daemon-reload and restart in one round trip (each costs seconds on a TCG guest)."""
         from .render import render_log_dropin
 
         abi = self.facts.abi
+        files: List[str] = []
         for unit in self.config.units:
             text = render_log_dropin(sorted(self.known_names(unit)), abi, unit=unit,
                                      profile_name=f"seccomp-py profile round {round_.number}")
-            self.remote.install(f"/run/systemd/system/{unit}.d/{LOG_DROPIN}", text)
-        self.armed = True
-        if self.config.units:
-            self.progress.status("daemon-reload")
-            self.remote.run(["systemctl", "daemon-reload"], timeout=120, check=True)
+            files += [f"/run/systemd/system/{unit}.d/{LOG_DROPIN}", text]
         self._start_sampler()
         if self.config.units:
-            self.progress.status("restarting " + " ".join(self.config.units))
-            result = self.remote.run(["systemctl", "restart", "--", *self.config.units],
-                                     timeout=self.config.start_timeout)
+            self.armed = True
+            self.progress.status("daemon-reload, restarting " + " ".join(self.config.units))
+            result = self.remote.run(["sh", "-c", ARM_SCRIPT, "sh", str(len(files) // 2), *files,
+                                      *self.config.units], timeout=self.config.start_timeout + 120)
+            if result.status in (3, 4):
+                raise ProfilingError(f"could not install the log-mode drop-ins (exit {result.status}): "
+                                     f"{first_line(result.stderr)}")
             if not result.ok:
                 failed = self._failed_units() or self.config.units
                 raise UnitFailed(self._unit_failure_message(failed, "did not start"))

@@ -11,7 +11,7 @@ if not port:
     sys.exit("SECCOMP_TARGET_PORT_80 is not set (profile with --forward 80)")
 count = int(os.environ.get("HTTP_REQUESTS", "200"))
 if os.environ.get("SECCOMP_ROUND_KIND") == "warm-up":
-    count = min(count, 20)  # a light pass: same code paths, fewer records
+    count = min(count, 5)  # a light pass: same code paths, fewer records
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 for i in range(count):
     conn.request("GET", f"/?i={i}")
