@@ -663,7 +663,7 @@ class AuditCollector:
         epoch = self._journal_epoch
         run = epoch.seccomp[-1] if epoch is not None and epoch.seccomp else None
         nxt = run[1] + 1 if run is not None else -1  # the serial that extends run; run[1] lags behind it
-        nxt_text = b'%d"' % nxt  # nxt as _AUDIT_ID's value ends: a cheap test for the common case
+        nxt_text = b'"_AUDIT_ID":"%d"' % nxt  # the field as the common case, the next serial, would read
         kept = dups = valid = lineno = 0
         first_bad = None
         saw_audit = saw_kernel = False
@@ -679,12 +679,12 @@ class AuditCollector:
                 m += 11
                 stamp = None
                 saw_audit = True
-                s = line.find(b'"_AUDIT_ID":"')
-                if s >= 0:
-                    s += 13
-                    if line.startswith(nxt_text, s):  # the serial that was expected next
-                        serial = nxt
-                    else:
+                if line.find(nxt_text) >= 0:  # the serial that was expected next (a longer needle: faster)
+                    serial = nxt
+                else:
+                    s = line.find(b'"_AUDIT_ID":"')
+                    if s >= 0:
+                        s += 13
                         q = line.find(b'"', s)
                         try:
                             serial = int(line[s:q]) if q > s else -1
@@ -787,7 +787,7 @@ class AuditCollector:
             if serial >= 0:
                 if serial == nxt:
                     nxt += 1  # the common case: the next serial of the same boot
-                    nxt_text = b'%d"' % nxt
+                    nxt_text = b'"_AUDIT_ID":"%d"' % nxt
                 else:
                     if run is not None:
                         run[1] = nxt - 1
@@ -795,7 +795,7 @@ class AuditCollector:
                     fresh = tracker.add(epoch, serial, True)
                     run = epoch.seccomp[-1] if epoch.seccomp else None
                     nxt = run[1] + 1 if run is not None else -1
-                    nxt_text = b'%d"' % nxt
+                    nxt_text = b'"_AUDIT_ID":"%d"' % nxt
                     if not fresh:
                         dups += 1
                         continue
@@ -830,7 +830,7 @@ class AuditCollector:
             epoch = self._journal_epoch
             run = epoch.seccomp[-1] if epoch is not None and epoch.seccomp else None
             nxt = run[1] + 1 if run is not None else -1
-            nxt_text = b'%d"' % nxt
+            nxt_text = b'"_AUDIT_ID":"%d"' % nxt
         if run is not None:
             run[1] = nxt - 1
         self._journal_epoch = epoch
