@@ -743,10 +743,8 @@ class AuditCollector:
                     saw_audit = True
                     nr = line.find(b'"_AUDIT_FIELD_SYSCALL":"')
                     ar = line.find(b'"_AUDIT_FIELD_ARCH":"')
-                    s = line.find(b'"_AUDIT_ID":"')
                     x = line.find(b'"_EXE":"')
-                    if nr >= 0 and ar >= 0 and s >= 0 and (line[-2] == 125 or line[-1] == 125):
-                        s += 13
+                    if nr >= 0 and ar >= 0 and (line[-2] == 125 or line[-1] == 125):
                         nr += 24
                         exe = comm = pid = None
                         clean = True  # every value found its closing quote and has no escapes
@@ -769,13 +767,20 @@ class AuditCollector:
                                 q = line.find(b'"', x)
                                 pid = line[x:q]
                                 clean = clean and q >= 0
-                        q = line.find(b'"', s)
                         q2 = line.find(b'"', nr)
-                        if clean and q > s and q2 > nr:
-                            try:
-                                serial = int(line[s:q])
-                            except ValueError:
-                                serial = -1
+                        if clean and q2 > nr:
+                            if line.find(nxt_text) >= 0:
+                                serial = nxt
+                            else:
+                                s = line.find(b'"_AUDIT_ID":"')
+                                if s >= 0:
+                                    s += 13
+                                    q = line.find(b'"', s)
+                                    try:
+                                        serial = int(line[s:q]) if q > s else -1
+                                    except ValueError:
+                                        serial = -1
+                        if serial >= 0:
                             if want_pid:
                                 who = (pid, exe, comm)
                                 pid = raw_subjects.get(who, _MISSING)
