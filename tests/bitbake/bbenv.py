@@ -14,11 +14,13 @@ other tests reuse that parse cache or run single tasks with `bitbake -b` (second
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -134,7 +136,27 @@ class BitBakeEnv:
         except subprocess.TimeoutExpired as exc:
             out = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else (exc.output or "")
             return Result(list(argv), -1, out + f"\n[timed out after {timeout} s]")
+        self.wait_for_server()
         return Result(list(argv), proc.returncode, proc.stdout)
+
+    def wait_for_server(self, timeout: float = 600.0) -> None:
+        """The BitBake server outlives its client while it saves the parse cache; a command started in that
+        window finds the cache half-written and parses everything again. Wait until it lets go of its lock."""
+        deadline = time.monotonic() + timeout
+        for lock in (self.build / "bitbake.lock", self.build / "build" / "bitbake.lock"):
+            while lock.exists() and time.monotonic() < deadline:
+                try:
+                    fd = os.open(lock, os.O_RDONLY)  # never create it: it belongs to the BitBake user
+                except FileNotFoundError:
+                    break
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    break  # nobody holds it: a stale file
+                except BlockingIOError:
+                    time.sleep(0.5)
+                finally:
+                    os.close(fd)
 
     def bitbake(self, *args: str, machine: Optional[str] = None, env: Optional[Dict[str, str]] = None,
                 timeout: int = TASK_TIMEOUT) -> Result:

@@ -62,6 +62,6 @@ def test_profile_task_profiles_the_declared_unit_on_a_booted_image(tmp_path: Pat
     assert profile.subjects() == ["nginx.service"]
     names = profile.syscalls("nginx.service", "x86_64")
     print(f"nginx.service: {len(names)} syscalls on x86_64")
-    assert {"openat", "read", "write", "epoll_create1"} <= set(names)
+    assert {"openat", "read", "socket", "bind", "listen"} <= set(names)  # nginx opens its config, listens on :80
     assert (tmp_path / "work/report.md").is_file()
     assert "Status: complete" in (tmp_path / "work/report.md").read_text()
