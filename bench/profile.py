@@ -60,6 +60,7 @@ def main() -> int:
     args = parser.parse_args()
 
     built = guests.find_guest(args.arch) or guests.build(args.arch, log=lambda s: print(s, file=sys.stderr))
+    load_before = os.getloadavg()[0]
     progress = Progress()
     target = built.target(forward_ports=[80], boot_timeout=900)
     boots = 0
@@ -109,6 +110,7 @@ def main() -> int:
         passes.append(plain_pass())
         single_pass = min(passes)
 
+    load_after = os.getloadavg()[0]
     report = result.report
     rounds = report["iterations"]
     records = report["records"]["total_collected"]
@@ -140,10 +142,12 @@ def main() -> int:
         "log_everything_seconds": round(log_all_seconds, 1),
         "recall": recall,
         "converged": result.converged,
+        "host_load_average": [round(load_before, 2), round(load_after, 2)],
         "loss": {k: report["loss"][k] for k in ("serial_gaps", "lost", "possible_loss")},
     }
     print()
-    print(f"seccomp-py profile benchmark ({args.arch}, TCG, {os.cpu_count()} host CPUs)")
+    print(f"seccomp-py profile benchmark ({args.arch}, TCG, {os.cpu_count()} host CPUs, host load average "
+          f"{load_before:.1f} at start, {load_after:.1f} at end: other work on the host slows every phase)")
     print(f"  boots: {boots}   iterations: {len(rounds)} ({', '.join(numbers['round_kinds'])})   "
           f"converged: {result.converged}")
     print("  phase seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in numbers["phases_seconds"].items()))
