@@ -94,3 +94,26 @@ def test_bad_profile_exits_1_and_writes_nothing(tmp_path):
     assert not out.exists()
     proc = cli("show", str(tmp_path / "missing.json"), check_code=1)
     assert "cannot read profile" in proc.stderr
+
+
+def test_collect_reads_a_pipe_and_real_samples(tmp_path):
+    sample = os.path.join(ROOT, "tests", "data", "guest", "x86_64", "journal-audit.json")
+    out = tmp_path / "p.json"
+    with open(sample, "rb") as handle:
+        proc = subprocess.run([sys.executable, TOOL, "collect", "-i", "-", "-o", str(out)], stdin=handle,
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    from_pipe = Profile.load(str(out))
+    assert from_pipe.count_syscalls() > 20
+    proc = cli("collect", "-i", sample, "-o", str(tmp_path / "q.json"), check_code=0)
+    assert "SECCOMP records" in proc.stdout
+    assert Profile.load(str(tmp_path / "q.json")).to_json()["subjects"] == from_pipe.to_json()["subjects"]
+
+
+def test_collect_refuses_unknown_input_and_writes_nothing(tmp_path):
+    junk = tmp_path / "junk.txt"
+    junk.write_bytes(b"\x00\x01binary garbage\n")
+    out = tmp_path / "p.json"
+    proc = cli("collect", "-i", str(junk), "-o", str(out), check_code=1)
+    assert str(junk) in proc.stderr and "cannot tell the format" in proc.stderr
+    assert not out.exists()

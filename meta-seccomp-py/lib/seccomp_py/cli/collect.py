@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -42,7 +43,13 @@ def run(args: argparse.Namespace) -> int:
     inputs: List[str] = ["/dev/stdin" if path == "-" else path for path in args.input]
     formats = {}
     for path in inputs:
-        fmt = args.format if args.format != "auto" else _detect(path)
+        if args.format != "auto":
+            fmt: Optional[str] = args.format
+        elif not os.path.isfile(path):
+            # a pipe cannot be read twice: only audit data is detected from its first bytes
+            fmt = "audit-auto"
+        else:
+            fmt = _detect(path)
         if fmt is None:
             raise InputError("cannot tell the format: no SECCOMP audit records or strace lines found "
                              "(pass --format to force one)", path)
@@ -52,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     strace_collector = strace.StraceCollector(abi=args.abi, by=args.by, subject=args.subject)
     strace_paths = [p for p in inputs if formats[p] in STRACE_FORMATS]
     for path in inputs:
-        if formats[path] in AUDIT_FORMATS:
+        if formats[path] == "audit-auto":
+            formats[path] = audit_collector.feed_file(path, "auto")
+        elif formats[path] in AUDIT_FORMATS:
             audit_collector.feed_file(path, formats[path])
     if strace_paths:
         strace_collector.feed_files(strace_paths)
@@ -77,9 +86,7 @@ def run(args: argparse.Namespace) -> int:
     profile.save(args.output)
 
     print(f"inputs: {len(inputs)} ({', '.join(sorted(set(formats.values())))})")
-    print(f"audit records read: {stats.records} (duplicates dropped: {stats.duplicates}, "
-          f"unknown arch/number: {stats.unknown})")
-    print(f"records lost: {stats.lost}, suppressed: {stats.suppressed}, serial gaps: {stats.serial_gaps}"
+    print("audit: " + stats.summary()
           + ("  -> POSSIBLE LOSS, profile marked incomplete" if stats.possible_loss else ""))
     if strace_paths:
         print(f"strace syscalls read: {strace_collector.stats.syscalls}")
