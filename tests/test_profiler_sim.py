@@ -206,6 +206,14 @@ def test_command_subject(tmp_path):
     assert all(c[-3:] == ["/bin/sh", "-c", "/usr/bin/tool call statfs call uname"] for c in run_calls)
 
 
+def test_command_dollar_reaches_sh_unexpanded(tmp_path):
+    target = guest()
+    run(target, tmp_path, units=[], commands=['/usr/bin/tool call statfs; echo "$HOME" $$'], workloads=[])
+    words = [c[-1] for c in target.commands if c[0] == "systemd-run"]
+    # systemd turns $$ back into $, so sh -c sees exactly what the user wrote
+    assert words and all(w == '/usr/bin/tool call statfs; echo "$$HOME" $$$$' for w in words)
+
+
 def test_outputs_and_filters(tmp_path):
     result = run(guest(), tmp_path)
     out = tmp_path / "out"

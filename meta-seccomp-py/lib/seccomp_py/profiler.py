@@ -556,7 +556,7 @@ class Profiler:
         argv = ["systemd-run", "--quiet", f"--unit={unit}", "--property=RemainAfterExit=yes",
                 "--property=Type=exec"]
         argv += [f"--property={prop}" for prop in dropin_properties(text) if not prop.endswith("=")]
-        argv += ["--", "/bin/sh", "-c", self.config.commands[list(self.command_units).index(unit)]]
+        argv += ["--", "/bin/sh", "-c", systemd_literal(self.config.commands[list(self.command_units).index(unit)])]
         result = self.remote.run(argv, timeout=self.config.start_timeout)
         if not result.ok:
             raise UnitFailed(f"--command {subject!r} did not start: {first_line(result.stderr) or result.status}")
@@ -979,6 +979,12 @@ class WorkloadRunner:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def systemd_literal(word: str) -> str:
+    """systemd expands $VAR in ExecStart= (systemd-run's command too) before the program sees it; '$$'
+    is its escape for '$'. A --command is shell code for sh -c, so sh must get it unchanged."""
+    return word.replace("$", "$$")
+
+
 def describe_failure(exc: Exception, progress: Progress) -> str:
     """The error, with where it happened when the target went away (the message alone can be terse)."""
     from .target import ConnectionLost, TargetError

@@ -38,6 +38,7 @@ from .profiler import (
     host_workload_env,
     normalize_unit,
     probe_target,
+    systemd_literal,
     unit_is_up,
 )
 from .progress import Progress
@@ -281,7 +282,7 @@ class Verifier:
             argv = ["systemd-run", "--quiet", f"--unit={unit}", "--property=RemainAfterExit=yes",
                     "--property=Type=exec"]
             argv += [f"--property={p}" for p in dropin_properties(text) if not p.endswith("=")]
-            argv += ["--", "/bin/sh", "-c", self.config.commands[index]]
+            argv += ["--", "/bin/sh", "-c", systemd_literal(self.config.commands[index])]
             result = self.remote.run(argv, timeout=self.config.start_timeout)
             self.result.checks.append(Check(f"command {subject} starts under the filter", result.ok,
                                             first_line(result.stderr) or "started"))
@@ -437,7 +438,7 @@ class Verifier:
         text = self._render(weakened, subject, unit, "kill")
         argv = ["systemd-run", "--quiet", "--wait", "--collect", f"--unit={unit}", "--property=Type=exec"]
         argv += [f"--property={p}" for p in dropin_properties(text) if not p.endswith("=")]
-        argv += ["--", "/bin/sh", "-c", command]
+        argv += ["--", "/bin/sh", "-c", systemd_literal(command)]
         self.remote.run(argv, timeout=self.config.workload_timeout)
         hits = [r for r in self._read_until_sentinel() if r.action != "LOG" and r.syscall == syscall]
         return hits, "the command was killed"
