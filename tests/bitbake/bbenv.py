@@ -223,8 +223,7 @@ MACHINE ??= "qemuarm64"
 DISTRO = "{env.distro}"
 BB_NO_NETWORK = "1"
 CONNECTIVITY_CHECK_URIS = ""
-# Offline, uninative's failed download changes the configuration between the first run and later
-# ones, which would throw the parse cache away once per session.
+# uninative cannot download its tarball offline; it would only add warnings to every run.
 INHERIT:remove = "uninative"
 INIT_MANAGER = "systemd"
 DISTRO_FEATURES:append = " seccomp"
