@@ -184,6 +184,14 @@ def test_without_tracefs_one_unit_is_still_attributed(tmp_path):
     assert set(how) <= {"cgroup-sample", "only-armed-unit"}
 
 
+def test_forced_sampling_and_required_trace(tmp_path):
+    result = run(guest(services=[Service(**NGINX)]), tmp_path, units=["nginx"], attribution="sampling",
+                 workloads=[Workload("script", workload_file(tmp_path, body="drive nginx.service\n"))])
+    assert result.converged and "trace" not in result.report["units"]["nginx.service"]["attribution"]
+    result = run(guest(tracefs=False), tmp_path, attribution="trace")
+    assert result.error and "--attribution trace" in result.error
+
+
 def test_preflight_refusals(tmp_path):
     result = run(guest(actions_logged="kill_process kill_thread"), tmp_path)
     assert result.error and "actions_logged" in result.error

@@ -228,11 +228,15 @@ def test_unit_that_fails_to_start_then_clean_rerun(booted, tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "failed"
     assert "status=1/FAILURE" in report["error"] or "exit-code" in report["error"] or "failed" in report["error"]
-    # clean rerun into the same folder, with a unit that works
+    # clean rerun into the same folder, with a unit that works; also the attribution fallback for
+    # targets without tracefs: a background sampler of cgroup.procs
     proc = cli("profile", *ssh_args(booted), "--unit", "nginx", "--workload", one_request(tmp_path),
-               "--output", out, "-q")
+               "--attribution", "sampling", "--output", out, "-q")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((out / "report.json").read_text())["status"] == "complete"
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "complete" and report["target"]["attribution"] == "cgroup.procs sampling"
+    how = report["units"]["nginx.service"]["attribution"]
+    assert set(how) <= {"cgroup-sample", "exe", "only-armed-unit"} and how.get("cgroup-sample"), how
     target.run("rm -f /run/systemd/system/seccomp-demo-broken.service && systemctl daemon-reload")
 
 

@@ -168,6 +168,7 @@ class ProfileConfig:
     host_env: Dict[str, str] = field(default_factory=dict)
     known: Dict[str, Set[str]] = field(default_factory=dict)  # unit -> names to start from (silenced)
     records_path: Optional[str] = None  # append the raw journal JSON of every audit entry read here
+    attribution: str = "auto"  # auto (trace events when the target has them) | trace | sampling
 
     def validate(self) -> None:
         if not self.units and not self.commands:
@@ -182,6 +183,8 @@ class ProfileConfig:
             if unit in seen:
                 raise UsageError(f"--unit {unit!r} given twice")
             seen.add(unit)
+        if self.attribution not in ("auto", "trace", "sampling"):
+            raise UsageError("--attribution must be auto, trace or sampling")
         if self.max_iterations < 1:
             raise UsageError("--max-iterations must be at least 1")
         if self.warmup_seconds < 0:
@@ -477,12 +480,19 @@ class Profiler:
         self.remote_ready = True
         remote.install(remote.tools, TOOLS_SCRIPT, 0o755)
         self.workloads.upload()
-        result = remote.tool("trace-setup", f"seccomp-py-{self.token}", str(self.config.trace_buffer_kb))
-        instance = result.stdout.strip().splitlines()[-1] if result.ok and result.stdout.strip() else ""
+        instance = ""
+        if self.config.attribution != "sampling":
+            result = remote.tool("trace-setup", f"seccomp-py-{self.token}", str(self.config.trace_buffer_kb))
+            instance = result.stdout.strip().splitlines()[-1] if result.ok and result.stdout.strip() else ""
+            if self.config.attribution == "trace" and not instance.startswith("/"):
+                raise PreflightFailed("--attribution trace: the target has no tracefs instances with the "
+                                      "sched_process_fork and cgroup_attach_task events")
         if instance.startswith("/"):
             self.trace_instance = instance
             self.facts.tracefs = True
             # Events run from now on; each round reads and clears the buffer.
+        elif self.config.attribution == "sampling":
+            self.notes.append("attribution by sampling cgroup.procs, as asked (--attribution sampling)")
         else:
             self.notes.append("tracefs (sched_process_fork, cgroup_attach_task) is not available on the target: "
                               "attribution falls back to sampling cgroup.procs, which can miss short-lived "

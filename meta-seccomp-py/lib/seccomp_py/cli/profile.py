@@ -52,6 +52,9 @@ def setup_parser(parser: argparse.ArgumentParser) -> None:
                      help="timeout per workload in a full round (default: 900)")
     how.add_argument("--catchup-timeout", type=float, default=300.0, metavar="S",
                      help="how long to wait for journald to deliver all records of a round (default: 300)")
+    how.add_argument("--attribution", choices=("auto", "trace", "sampling"), default="auto",
+                     help="how records are tied to units: kernel fork/cgroup trace events (exact), or sampling "
+                          "cgroup.procs (auto: trace events when the target has tracefs)")
     how.add_argument("--allow-loss", action="store_true",
                      help="exit 0 even if audit records were lost (the profile is still marked incomplete)")
     how.add_argument("--no-restore", action="store_true",
@@ -78,6 +81,7 @@ def build_config(args: argparse.Namespace):
         max_iterations=args.max_iterations, warmup_seconds=args.warmup_seconds,
         settle_seconds=args.settle_seconds, workload_timeout=args.workload_timeout,
         catchup_timeout=args.catchup_timeout, allow_loss=args.allow_loss, restore=not args.no_restore,
+        attribution=args.attribution,
     )
 
 
