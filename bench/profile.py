@@ -144,6 +144,9 @@ def main() -> int:
         "converged": result.converged,
         "host_load_average": [round(load_before, 2), round(load_after, 2)],
         "loss": {k: report["loss"][k] for k in ("serial_gaps", "lost", "possible_loss")},
+        "loss_log_everything": {k: everything.report["loss"][k] for k in
+                                ("serial_gaps", "lost", "loss_events", "hold_queue_overflows",
+                                 "kernel_audit_lost_counter", "possible_loss")},
     }
     print()
     print(f"seccomp-py profile benchmark ({args.arch}, TCG, {os.cpu_count()} host CPUs, host load average "
@@ -158,6 +161,7 @@ def main() -> int:
     print(f"  audit records: {records} (per round {numbers['records_per_round']}) vs log-everything "
           f"{records_all} -> {numbers['records_ratio']}  {'OK' if records * 10 <= records_all else 'OVER'} "
           f"(goal <= 0.1)")
+    print(f"  loss: profile {numbers['loss']}; log-everything {numbers['loss_log_everything']}")
     for unit, r in recall.items():
         print(f"  recall {unit}: {r['recall']:.1%} ({r['profile']} names; log-everything {r['log_everything']}; "
               f"missing {r['missing'] or 'none'})")
