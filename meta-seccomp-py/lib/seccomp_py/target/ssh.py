@@ -426,11 +426,7 @@ class SshTarget(Target):
         timeout = self.default_timeout if timeout is None else timeout
         started = time.monotonic()
         deadline = started + timeout if timeout and timeout > 0 else None
-        try:
-            chan = transport.open_session(timeout=self.connect_timeout)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            self.close()
-            raise ConnectionLost(f"cannot open a channel to {self.address}: {exc}") from exc
+        chan = self._open_channel(transport)
         out_seen: List[bytes] = []
         err_seen: List[bytes] = []
 
@@ -492,6 +488,19 @@ class SshTarget(Target):
             raise TargetError(f"SSH channel error while running {line}: {exc}") from exc
         finally:
             chan.close()
+
+    def _open_channel(self, transport: paramiko.Transport) -> paramiko.Channel:
+        # dropbear refuses a new channel for a moment after it closed a failed one (the sftp
+        # subsystem probe on images without sftp-server): retry while the connection is alive.
+        for attempt in range(5):
+            try:
+                return transport.open_session(timeout=self.connect_timeout)
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                if attempt == 4 or not transport.is_active():
+                    self.close()
+                    raise ConnectionLost(f"cannot open a channel to {self.address}: {exc}") from exc
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _kill_remote_group(self, pid: Optional[int]) -> None:
         if pid is None or not self.connected:
