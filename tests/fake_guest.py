@@ -36,6 +36,7 @@ class Service:
     helper_exe: str = "/bin/sh"
     fail_start: bool = False
     extra_per_round: bool = False  # makes a new call every time it runs (never converges)
+    crash_in_workload: bool = False  # dies right after its workload calls
     runs: int = 0
 
 
@@ -196,6 +197,8 @@ class FakeGuest:
         if svc.helper:
             child = self.fork(worker)
             self.calls(unit, child, svc.helper_exe, svc.helper)
+        if svc.crash_in_workload:
+            self.state[unit], self.result[unit], self.procs[unit] = "failed", "core-dump", []
         return True
 
     def show(self, unit: str, props: Sequence[str]) -> str:
@@ -235,18 +238,30 @@ class FakeGuest:
                        f"cmdline=root=/dev/vda audit=1 audit_backlog_limit=8192\naudit_socket=active\n"
                        f"auditd=inactive\ntracefs={'/sys/kernel/tracing' if self.tracefs else ''}\n"
                        f"cgroup_events={1 if self.tracefs else 0}\n"), ""
-        if script.startswith("\nn=$1; shift"):  # ARM_SCRIPT: drop-ins, daemon-reload, restart
-            count = int(args[1])
-            pairs = args[2:2 + 2 * count]
+        if script.startswith("\nsettle=$1; n=$2"):  # ARM_SCRIPT: drop-ins, daemon-reload, restart, state
+            count = int(args[2])
+            pairs = args[3:3 + 2 * count]
             for path, text in zip(pairs[::2], pairs[1::2]):
                 self.files[path] = text.encode()
             self._systemctl(["daemon-reload"])
-            units = args[2 + 2 * count:]
-            return self._systemctl(["restart", "--", *units]) if units else (0, "", "")
+            units = args[3 + 2 * count:]
+            if not units:
+                return 0, "", ""
+            status, _, err = self._systemctl(["restart", "--", *units])
+            state = self._systemctl(["show", "--property=Id,ActiveState,Type,Result", "--", *units])[1]
+            return status, "### seccomp-py state\n" + state, err
+        if script.startswith("\nsentinel=$1; shift"):  # END_SCRIPT: state, stop, sentinel
+            units = args[2:]
+            state = self._systemctl(["show", "--property=Id,ActiveState,Type,Result,ExecMainStatus", "--",
+                                     *units])[1]
+            stop = self._systemctl(["stop", "--", *units])[0]
+            status, pid, err = self._shell("--property=SystemCallLog=uname", [], None)
+            return status, f"{state}### seccomp-py stop\nstop={stop}\n### seccomp-py sentinel\n{pid}", err
         if script.startswith('mkdir -p -- "$1" && cat > "$2.tmp"'):
             self.files[args[2]] = input_data if isinstance(input_data, bytes) else input_data.encode()
             return 0, "", ""
-        if "--property=SystemCallLog=uname" in script:  # the sentinel
+        if script.startswith("--property=SystemCallLog=uname") or (
+                "--property=SystemCallLog=uname" in script and "sentinel=$1" not in script):  # the sentinel
             pid = self.fork(1)
             if self.hide_sentinel:
                 self.serial += 1  # the kernel emitted it; journald never delivers it

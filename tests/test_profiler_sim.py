@@ -92,7 +92,7 @@ def test_known_names_are_silenced_from_the_first_round(tmp_path):
     result = run(target, tmp_path, warmup_seconds=0, known={"nginx.service": {"openat", "read"}})
     first = result.report["iterations"][0]["added"]["nginx.service"]
     assert "openat" not in first and "socket" in first
-    arm = next(c for c in target.commands if c[:2] == ["sh", "-c"] and c[2].startswith("\nn=$1"))
+    arm = next(c for c in target.commands if c[:2] == ["sh", "-c"] and c[2].startswith("\nsettle=$1"))
     text = arm[arm.index("/run/systemd/system/nginx.service.d/50-seccomp-log.conf") + 1]
     assert "SystemCallLog=~openat read" in text
 
@@ -119,6 +119,16 @@ def test_unit_that_fails_to_start(tmp_path):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["status"] == "failed" and "did not start" in report["error"]
     assert (tmp_path / "out" / "report.md").read_text().startswith("# seccomp-py profile report")
+
+
+def test_unit_that_dies_during_the_workload_keeps_the_round(tmp_path):
+    crashing = Service(**{**NGINX, "crash_in_workload": True})
+    result = run(guest(services=[crashing]), tmp_path, units=["nginx"],
+                 workloads=[Workload("script", workload_file(tmp_path, body="drive nginx.service\n"))])
+    assert result.error and "was no longer running when the round 1 workloads ended" in result.error
+    # the round's records were collected before the error
+    assert {"accept4", "sendfile"} <= set(result.profile.syscalls("nginx.service", "x86_64"))
+    assert result.report["iterations"][0]["records"] > 0
 
 
 def test_serial_gap_marks_loss(tmp_path):

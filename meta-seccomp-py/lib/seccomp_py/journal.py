@@ -167,13 +167,18 @@ class Sentinel:
     def unit(self) -> str:
         return f"seccomp-py-sentinel-{self.token}.service"
 
+    @staticmethod
+    def script(unit_var: str = '"$1"') -> str:
+        """Shell code that runs the sentinel as the unit named by unit_var, prints its pid and exits with
+        systemd-run's status (usable inside a longer script)."""
+        return ('systemd-run --quiet --unit=' + unit_var + ' --property=Type=oneshot --property=RemainAfterExit=yes '
+                '--property=SystemCallLog=' + SENTINEL_SYSCALL + ' -- uname >/dev/null; rc=$?; '
+                'systemctl show --property=ExecMainPID --value -- ' + unit_var + '; '
+                'systemctl stop -- ' + unit_var + ' >/dev/null 2>&1; '
+                'systemctl reset-failed -- ' + unit_var + ' >/dev/null 2>&1; exit $rc')
+
     def command(self) -> List[str]:
-        script = ('systemd-run --quiet --unit="$1" --property=Type=oneshot --property=RemainAfterExit=yes '
-                  '--property=SystemCallLog=' + SENTINEL_SYSCALL + ' -- uname >/dev/null; rc=$?; '
-                  'systemctl show --property=ExecMainPID --value -- "$1"; '
-                  'systemctl stop -- "$1" >/dev/null 2>&1; systemctl reset-failed -- "$1" >/dev/null 2>&1; '
-                  'exit $rc')
-        return ["sh", "-c", script, "sh", self.unit]
+        return ["sh", "-c", self.script(), "sh", self.unit]
 
     def parse_pid(self, stdout: str) -> int:
         for line in stdout.splitlines():

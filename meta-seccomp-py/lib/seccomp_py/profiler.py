@@ -98,9 +98,11 @@ COMPANIONS = {
 }
 
 
-# One round's arming: N drop-ins (path, text pairs), daemon-reload, restart of the units that follow.
+# One round's arming, one round trip (each costs seconds on a TCG guest): N drop-ins (path, text
+# pairs), daemon-reload, restart of the units that follow, an optional settle pause, then their state.
+# args: SETTLE N PATH TEXT ... UNIT ...
 ARM_SCRIPT = r"""
-n=$1; shift
+settle=$1; n=$2; shift 2
 i=0
 while [ "$i" -lt "$n" ]; do
     mkdir -p -- "$(dirname -- "$1")" && printf '%s' "$2" > "$1.tmp" && mv -f -- "$1.tmp" "$1" || exit 3
@@ -108,8 +110,27 @@ while [ "$i" -lt "$n" ]; do
     i=$((i + 1))
 done
 systemctl daemon-reload || exit 4
-[ "$#" -eq 0 ] || systemctl restart -- "$@"
+[ "$#" -eq 0 ] && exit 0
+systemctl restart -- "$@"; rc=$?
+[ "$settle" = 0 ] || sleep "$settle"
+echo "### seccomp-py state"
+systemctl show --property=Id,ActiveState,Type,Result -- "$@"
+exit $rc
 """
+
+# The end of a round, one round trip: the state of every armed unit after the workloads, stop them
+# all (the shutdown path then lands in this round's records), then the sentinel (journal.Sentinel).
+# args: SENTINEL_UNIT UNIT ...
+END_SCRIPT = r"""
+sentinel=$1; shift
+systemctl show --property=Id,ActiveState,Type,Result,ExecMainStatus -- "$@"
+echo "### seccomp-py stop"
+systemctl stop -- "$@"; echo "stop=$?"
+echo "### seccomp-py sentinel"
+""" + jr.Sentinel.script('"$sentinel"') + "\n"
+STATE_MARKER = "### seccomp-py state"
+STOP_MARKER = "### seccomp-py stop"
+SENTINEL_MARKER = "### seccomp-py sentinel"
 
 
 class ProfilingError(SeccompPyError):
@@ -157,7 +178,7 @@ class ProfileConfig:
     workloads: List[Workload] = field(default_factory=list)
     max_iterations: int = 5
     warmup_seconds: float = 5.0
-    settle_seconds: float = 1.0
+    settle_seconds: float = 0.0
     workload_timeout: float = 900.0
     start_timeout: float = 180.0
     catchup_timeout: float = 300.0
@@ -366,6 +387,7 @@ class Profiler:
         self.incomplete_reasons: List[str] = []
         self.notes: List[str] = []
         self.armed = False
+        self.sentinel: Optional[jr.Sentinel] = None
         self.interrupted = False
         self.records_file = None
         self.initially_active: Dict[str, bool] = {}
@@ -516,16 +538,14 @@ class Profiler:
         started = time.monotonic()
         with self.progress.phase("workload", f"round {round_.number}"):
             self._run_workloads(round_)
-            self._check_units_alive(round_)
         round_.seconds["workload"] = time.monotonic() - started
         started = time.monotonic()
-        with self.progress.phase("arm", f"round {round_.number}: stop"):
-            self._stop_units()
-        round_.seconds["arm"] += time.monotonic() - started
-        started = time.monotonic()
         with self.progress.phase("collect", f"round {round_.number}"):
+            problem = self._end_round(round_)
             self._collect(round_)
         round_.seconds["collect"] = time.monotonic() - started
+        if problem:  # after collecting: the records of a failed round are kept too
+            raise UnitFailed(problem)
 
     def _arm(self, round_: RoundResult) -> None:
         """Drop-ins, daemon-reload and restart in one round trip (each costs seconds on a TCG guest)."""
@@ -541,21 +561,20 @@ class Profiler:
         if self.config.units:
             self.armed = True
             self.progress.status("daemon-reload, restarting " + " ".join(self.config.units))
-            result = self.remote.run(["sh", "-c", ARM_SCRIPT, "sh", str(len(files) // 2), *files,
-                                      *self.config.units], timeout=self.config.start_timeout + 120)
+            result = self.remote.run(["sh", "-c", ARM_SCRIPT, "sh", f"{self.config.settle_seconds:g}",
+                                      str(len(files) // 2), *files, *self.config.units],
+                                     timeout=self.config.start_timeout + 120)
             if result.status in (3, 4):
                 raise ProfilingError(f"could not install the log-mode drop-ins (exit {result.status}): "
                                      f"{first_line(result.stderr)}")
-            if not result.ok:
-                failed = self._failed_units() or self.config.units
-                raise UnitFailed(self._unit_failure_message(failed, "did not start"))
+            state = parse_show_blocks(result.stdout.partition(STATE_MARKER)[2], self.config.units)
+            failed = [u for u in self.config.units if not unit_is_up(state[u])]
+            if not result.ok or failed:
+                raise UnitFailed(self._unit_failure_message(failed or self.config.units,
+                                                            "did not start" if not result.ok else
+                                                            "did not stay up after start"))
         for unit, subject in self.command_units.items():
             self._start_command(unit, subject, round_)
-        if self.config.settle_seconds > 0:
-            time.sleep(self.config.settle_seconds)
-        failed = self._failed_units()
-        if failed:
-            raise UnitFailed(self._unit_failure_message(failed, "did not stay up after start"))
 
     def _start_command(self, unit: str, subject: str, round_: RoundResult) -> None:
         from .render import render_log_dropin
@@ -571,23 +590,6 @@ class Profiler:
         if not result.ok:
             raise UnitFailed(f"--command {subject!r} did not start: {first_line(result.stderr) or result.status}")
 
-    def _failed_units(self) -> List[str]:
-        if not self.config.units:
-            return []
-        shown = self.remote.show_units(self.config.units, ["ActiveState", "Type", "Result"])
-        return [u for u in self.config.units if not unit_is_up(shown[u])]
-
-    def _stop_units(self) -> None:
-        """Stop what the round started, so the shutdown path is logged inside this round's window."""
-        if self.config.units:
-            self.progress.status("stopping " + " ".join(self.config.units))
-            result = self.remote.run(["systemctl", "stop", "--", *self.config.units],
-                                     timeout=self.config.start_timeout)
-            if not result.ok:
-                raise UnitFailed(self._unit_failure_message(self.config.units, "did not stop cleanly"))
-        for unit in self.command_units:
-            self.remote.run(["systemctl", "stop", "--", unit], timeout=self.config.start_timeout)
-
     def _unit_failure_message(self, units: Sequence[str], what: str) -> str:
         parts = [f"unit {', '.join(units)} {what} under seccomp log mode"]
         for unit in units:
@@ -596,16 +598,33 @@ class Profiler:
                 parts.append(f"--- {unit}:\n{diag}")
         return "\n".join(parts)
 
-    def _check_units_alive(self, round_: RoundResult) -> None:
-        failed = self._failed_units()
+    def _end_round(self, round_: RoundResult) -> Optional[str]:
+        """Check the units, stop them, run the sentinel (END_SCRIPT). Returns what went wrong with the
+        units, if anything, for the caller to raise once the round's records are in."""
+        self.sentinel = jr.Sentinel()
+        units = [*self.config.units, *self.command_units]
+        self.progress.status("stopping " + " ".join(self.config.units) + ", sentinel")
+        result = self.remote.run(["sh", "-c", END_SCRIPT, "sh", self.sentinel.unit, *units],
+                                 timeout=self.config.start_timeout + 120)
+        shown, _, rest = result.stdout.partition(STOP_MARKER)
+        stopped, _, sentinel_out = rest.partition(SENTINEL_MARKER)
+        if not result.ok:
+            raise ProfilingError(f"the sentinel could not run (systemd-run exit {result.status}): "
+                                 f"{first_line(result.stderr)}")
+        self.sentinel.parse_pid(sentinel_out)
+        state = parse_show_blocks(shown, units)
+        problems = []
+        failed = [u for u in self.config.units if not unit_is_up(state[u])]
         if failed:
-            raise UnitFailed(self._unit_failure_message(failed, f"stopped during the round {round_.number} "
-                                                                f"workloads"))
+            problems.append(self._unit_failure_message(failed, f"was no longer running when the round "
+                                                               f"{round_.number} workloads ended"))
         for unit, subject in self.command_units.items():
-            props = self.remote.systemctl_show(unit, ["ActiveState", "Result", "ExecMainStatus"])
-            if props.get("Result") not in ("success", None, ""):
-                raise UnitFailed(f"--command {subject!r} failed (result {props.get('Result')}, exit status "
-                                 f"{props.get('ExecMainStatus')})\n{self.remote.unit_diagnostics(unit)}")
+            if state[unit].get("Result") not in ("success", None, ""):
+                problems.append(f"--command {subject!r} failed (result {state[unit].get('Result')}, exit status "
+                                f"{state[unit].get('ExecMainStatus')})\n{self.remote.unit_diagnostics(unit)}")
+        if "stop=0" not in stopped and not problems:
+            problems.append(self._unit_failure_message(self.config.units, "did not stop cleanly"))
+        return "\n".join(problems) or None
 
     # -- attribution helpers on the target --------------------------------------------------------
     def _start_sampler(self) -> None:
@@ -656,14 +675,8 @@ class Profiler:
 
     # -- collection -------------------------------------------------------------------------------
     def _collect(self, round_: RoundResult) -> None:
-        assert self.audit_reader is not None and self.notice_reader is not None
-        sentinel = jr.Sentinel()
-        self.progress.status("sentinel")
-        result = self.remote.run(sentinel.command(), timeout=120)
-        if not result.ok:
-            raise ProfilingError(f"the sentinel could not run (systemd-run exit {result.status}): "
-                                 f"{first_line(result.stderr)}")
-        sentinel.parse_pid(result.stdout)
+        assert self.audit_reader is not None and self.notice_reader is not None and self.sentinel is not None
+        sentinel = self.sentinel
         started = time.monotonic()
         deadline = started + self.config.catchup_timeout
         records: List[AuditRecord] = []

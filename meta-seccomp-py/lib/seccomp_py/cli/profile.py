@@ -46,8 +46,9 @@ def setup_parser(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--warmup-seconds", type=float, default=5.0, metavar="S",
                      help="first round: log everything but run each workload only this long, to learn the "
                           "frequent calls cheaply; 0 disables it (default: 5)")
-    how.add_argument("--settle-seconds", type=float, default=1.0, metavar="S",
-                     help="pause after (re)starting the units before the workloads (default: 1)")
+    how.add_argument("--settle-seconds", type=float, default=0.0, metavar="S",
+                     help="pause after (re)starting the units before their state is checked and the "
+                          "workloads run (default: 0; systemctl restart already waits for start-up)")
     how.add_argument("--workload-timeout", type=float, default=900.0, metavar="S",
                      help="timeout per workload in a full round (default: 900)")
     how.add_argument("--catchup-timeout", type=float, default=300.0, metavar="S",
