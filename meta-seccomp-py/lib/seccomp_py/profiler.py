@@ -426,7 +426,7 @@ class Profiler:
                 self._cleanup()
             return self._result()
         except SeccompPyError as exc:
-            self.error = describe_failure(exc, self.progress)
+            self.error = describe_failure(exc, self.progress, self.target)
             self.incomplete_reasons.append(f"profiling stopped: {first_line(self.error)}")
         except Exception as exc:  # keep partial data even on a bug; the CLI shows the message
             self.error = f"{type(exc).__name__}: {exc}"
@@ -1008,12 +1008,15 @@ def systemd_literal(word: str) -> str:
     return word.replace("$", "$$")
 
 
-def describe_failure(exc: Exception, progress: Progress) -> str:
+def describe_failure(exc: Exception, progress: Progress, target=None) -> str:
     """The error, with where it happened when the target went away (the message alone can be terse)."""
     from .target import ConnectionLost, TargetError
 
     text = str(exc).strip()
     where = progress.failed_in or progress.current() or "the run"
+    proc = getattr(target, "_proc", None)
+    if isinstance(exc, TargetError) and proc is not None and proc.poll() is not None:
+        return f"qemu stopped (exit status {proc.returncode}) during {where}: {text}"
     if isinstance(exc, ConnectionLost):
         return f"lost the connection to the target during {where}: {text}"
     if isinstance(exc, TargetError) and "qemu exited" in text:
