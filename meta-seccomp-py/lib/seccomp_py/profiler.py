@@ -1014,9 +1014,9 @@ def describe_failure(exc: Exception, progress: Progress, target=None) -> str:
 
     text = str(exc).strip()
     where = progress.failed_in or progress.current() or "the run"
-    proc = getattr(target, "_proc", None)
-    if isinstance(exc, TargetError) and proc is not None and proc.poll() is not None:
-        return f"qemu stopped (exit status {proc.returncode}) during {where}: {text}"
+    # QemuTarget: pid is set once qemu was started; running turns False when it has exited.
+    if isinstance(exc, TargetError) and getattr(target, "pid", None) and getattr(target, "running", True) is False:
+        return f"qemu stopped during {where}: {text}"
     if isinstance(exc, ConnectionLost):
         return f"lost the connection to the target during {where}: {text}"
     if isinstance(exc, TargetError) and "qemu exited" in text:
