@@ -318,3 +318,19 @@ def test_report_markdown_has_every_section():
                    "| boot | 61.0 |", "host curl", "50-seccomp.conf", "lxc: not written: no",
                    "Result: **pass**", "a note", "given to every candidate unit"):
         assert needle in text, needle
+
+
+def test_failure_messages_say_where_the_target_went_away():
+    from seccomp_py.profiler import describe_failure
+    from seccomp_py.target import ConnectionLost
+
+    class DeadQemu:
+        pid, running = 4242, False
+
+    progress = Progress(quiet=True)
+    with pytest.raises(ConnectionLost), progress.phase("collect", "round 2"):
+        raise ConnectionLost("cannot open a channel")
+    assert describe_failure(ConnectionLost("x"), progress) == \
+        "lost the connection to the target during collect (round 2): x"
+    assert describe_failure(ConnectionLost("x"), progress, DeadQemu()).startswith("qemu stopped during collect")
+    assert describe_failure(ValueError("plain"), progress) == "plain"
