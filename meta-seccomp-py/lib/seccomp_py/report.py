@@ -31,6 +31,10 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _heading(title: str) -> List[str]:
+    return ["", f"## {title}", ""]
+
+
 def _names(names: List[str], limit: int = 40) -> str:
     if not names:
         return "-"
@@ -52,17 +56,13 @@ def render_markdown(report: Dict[str, Any]) -> str:
             lines.append(f"- {reason}")
     target = report.get("target") or {}
     if target:
-        lines.append("")
-        lines.append("## Target")
-        lines.append("")
+        lines += _heading("Target")
         rows = [[k, target[k]] for k in sorted(target)]
         lines += _table(["", "value"], rows)
 
     units = report.get("units") or {}
     if units:
-        lines.append("")
-        lines.append("## Units")
-        lines.append("")
+        lines += _heading("Units")
         rows = []
         for unit in sorted(units):
             info = units[unit]
@@ -74,9 +74,7 @@ def render_markdown(report: Dict[str, Any]) -> str:
 
     iterations = report.get("iterations") or []
     if iterations:
-        lines.append("")
-        lines.append("## Convergence (syscalls added per iteration)")
-        lines.append("")
+        lines += _heading("Convergence (syscalls added per iteration)")
         rows = []
         for it in iterations:
             added = it.get("added") or {}
@@ -91,9 +89,7 @@ def render_markdown(report: Dict[str, Any]) -> str:
         lines.append("Converged: " + ("yes (the last full round added nothing)" if converged else "**no**"))
 
     dangerous = {u: v.get("dangerous") for u, v in units.items() if v.get("dangerous")}
-    lines.append("")
-    lines.append("## Dangerous syscalls seen")
-    lines.append("")
+    lines += _heading("Dangerous syscalls seen")
     if dangerous:
         rows = [[f"`{u}`", f"`{d['name']}`", d.get("reason", "")] for u in sorted(dangerous)
                 for d in dangerous[u]]
@@ -103,9 +99,7 @@ def render_markdown(report: Dict[str, Any]) -> str:
 
     loss = report.get("loss") or {}
     if loss:
-        lines.append("")
-        lines.append("## Loss accounting")
-        lines.append("")
+        lines += _heading("Loss accounting")
         rows = [[k, loss[k]] for k in sorted(loss) if k != "messages"]
         lines += _table(["counter", "value"], rows)
         for message in loss.get("messages") or []:
@@ -113,9 +107,7 @@ def render_markdown(report: Dict[str, Any]) -> str:
 
     records = report.get("records") or {}
     if records:
-        lines.append("")
-        lines.append("## Records")
-        lines.append("")
+        lines += _heading("Records")
         rows = [[k, json.dumps(records[k]) if isinstance(records[k], (dict, list)) else records[k]]
                 for k in sorted(records)]
         lines += _table(["", "count"], rows)
@@ -130,25 +122,19 @@ def render_markdown(report: Dict[str, Any]) -> str:
 
     timings = report.get("timings") or {}
     if timings:
-        lines.append("")
-        lines.append("## Time per phase")
-        lines.append("")
+        lines += _heading("Time per phase")
         lines += _table(["phase", "seconds"], [[k, f"{v:.1f}"] for k, v in timings.items()])
 
     workloads = report.get("workloads") or []
     if workloads:
-        lines.append("")
-        lines.append("## Workload runs")
-        lines.append("")
+        lines += _heading("Workload runs")
         lines += _table(["round", "workload", "status", "seconds"],
                         [[w.get("round"), w.get("label"), w.get("status"), f"{w.get('seconds', 0):.1f}"]
                          for w in workloads])
 
     filters = report.get("filters") or {}
     if filters:
-        lines.append("")
-        lines.append("## Filters written")
-        lines.append("")
+        lines += _heading("Filters written")
         for fmt in sorted(filters):
             value = filters[fmt]
             if isinstance(value, dict) and value.get("error"):
@@ -158,18 +144,14 @@ def render_markdown(report: Dict[str, Any]) -> str:
 
     verify = report.get("verify")
     if verify:
-        lines.append("")
-        lines.append("## Verification")
-        lines.append("")
+        lines += _heading("Verification")
         lines.append(f"Result: **{'pass' if verify.get('passed') else 'FAIL'}**")
         for check in verify.get("checks") or []:
             mark = "ok" if check.get("ok") else "FAIL"
             lines.append(f"- [{mark}] {check.get('name')}: {check.get('detail', '')}")
     notes = report.get("notes") or []
     if notes:
-        lines.append("")
-        lines.append("## Notes")
-        lines.append("")
+        lines += _heading("Notes")
         for note in notes:
             lines.append(f"- {note}")
     return "\n".join(lines) + "\n"
