@@ -9,6 +9,7 @@ import subprocess
 from typing import List
 
 import pytest
+from _trace import confined_calls
 
 from seccomp_py.profile import Profile
 from seccomp_py.syscalls import get_abi
@@ -44,6 +45,13 @@ def require_static_busybox() -> None:
         pytest.skip(f"{BUSYBOX} is dynamically linked; the container tests need busybox-static")
 
 
+def require_sandbox(*tools: str) -> None:
+    """What every container/sandbox check needs: root, the runtime's tools plus strace, a static busybox."""
+    require_root()
+    require_tools(*tools, "strace")
+    require_static_busybox()
+
+
 def permissive_profile() -> Profile:
     """Every call of the host ABI: the runtime loads a filter (so the trace shows where), nothing is denied."""
     profile = Profile()
@@ -61,3 +69,13 @@ def profile_from_names(names, source: str) -> Profile:
 
 def strace_argv(trace_file: str, argv: List[str]) -> List[str]:
     return ["strace", "-f", "-qq", "--pidns-translation", "-o", trace_file, *argv]
+
+
+def profile_from_trace(proc: subprocess.CompletedProcess, trace_file: str, source: str) -> Profile:
+    """The profile from a permissive run under strace: the calls the filter governing busybox saw."""
+    assert proc.returncode == 0, proc.stderr
+    with open(trace_file, encoding="utf-8", errors="replace") as handle:
+        confined = confined_calls(handle.read(), "busybox")
+    assert confined.loader is not None, "no seccomp filter load followed by the workload's exec in the trace"
+    assert NEEDED in confined.command_only("busybox"), "the negative control needs a call only the command makes"
+    return profile_from_names(confined.names, source)

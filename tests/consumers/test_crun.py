@@ -15,18 +15,7 @@ import subprocess
 import uuid
 
 import pytest
-from _helpers import (
-    BUSYBOX,
-    NEEDED,
-    WORKLOAD,
-    permissive_profile,
-    profile_from_names,
-    require_root,
-    require_static_busybox,
-    require_tools,
-    strace_argv,
-)
-from _trace import confined_calls
+from _helpers import BUSYBOX, NEEDED, WORKLOAD, permissive_profile, profile_from_trace, require_sandbox, strace_argv
 
 from seccomp_py.profile import Profile
 from seccomp_py.render import render
@@ -42,9 +31,7 @@ def cgroup_is_v2() -> bool:
 
 @pytest.fixture(scope="module")
 def bundle_base(tmp_path_factory):
-    require_root()
-    require_tools("crun", "strace", "unshare")
-    require_static_busybox()
+    require_sandbox("crun", "unshare")
     base = tmp_path_factory.mktemp("oci")
     rootfs = base / "rootfs"
     (rootfs / "bin").mkdir(parents=True)
@@ -80,12 +67,7 @@ def traced(bundle_base):
     base, config = bundle_base
     trace = str(base / "trace")
     proc = crun_run(base, config, oci_doc(permissive_profile()), "trace", trace_file=trace)
-    assert proc.returncode == 0, proc.stderr
-    with open(trace, encoding="utf-8", errors="replace") as handle:
-        confined = confined_calls(handle.read(), "busybox")
-    assert confined.loader is not None, "no seccomp filter load followed by the workload's exec in the trace"
-    assert NEEDED in confined.command_only("busybox")
-    return profile_from_names(confined.names, "strace:crun")
+    return profile_from_trace(proc, trace, "strace:crun")
 
 
 def test_allowed_command_runs(bundle_base, traced, report):

@@ -13,16 +13,7 @@ import signal
 import subprocess
 
 import pytest
-from _helpers import (
-    NEEDED,
-    WORKLOAD,
-    permissive_profile,
-    profile_from_names,
-    require_root,
-    require_static_busybox,
-    require_tools,
-    strace_argv,
-)
+from _helpers import NEEDED, WORKLOAD, permissive_profile, profile_from_trace, require_sandbox, strace_argv
 
 from seccomp_py.profile import Profile
 from seccomp_py.render import render
@@ -30,9 +21,7 @@ from seccomp_py.render import render
 
 @pytest.fixture(scope="module")
 def ready():
-    require_root()
-    require_tools("firejail", "strace")
-    require_static_busybox()
+    require_sandbox("firejail")
 
 
 def firejail(tmp_path, fragment: str, *extra, trace_file=None, argv=WORKLOAD):
@@ -50,17 +39,10 @@ def fragment(profile: Profile, **kw) -> str:
 
 @pytest.fixture(scope="module")
 def traced(ready, tmp_path_factory):
-    from _trace import confined_calls
-
     tmp = tmp_path_factory.mktemp("firejail-trace")
     trace = str(tmp / "trace")
     proc = firejail(tmp, fragment(permissive_profile()), trace_file=trace)
-    assert proc.returncode == 0, proc.stderr
-    with open(trace, encoding="utf-8", errors="replace") as handle:
-        confined = confined_calls(handle.read(), "busybox")
-    assert confined.loader is not None, "no seccomp filter load followed by the workload's exec in the trace"
-    assert NEEDED in confined.command_only("busybox")
-    return profile_from_names(confined.names, "strace:firejail")
+    return profile_from_trace(proc, trace, "strace:firejail")
 
 
 def test_allowed_command_runs_and_filter_has_every_name(tmp_path, traced, report):

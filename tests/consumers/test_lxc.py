@@ -20,13 +20,10 @@ from _helpers import (
     WORKLOAD,
     host_abi,
     permissive_profile,
-    profile_from_names,
-    require_root,
-    require_static_busybox,
-    require_tools,
+    profile_from_trace,
+    require_sandbox,
     strace_argv,
 )
-from _trace import confined_calls
 
 from seccomp_py.profile import Profile
 from seccomp_py.render import render
@@ -36,9 +33,7 @@ pytestmark = pytest.mark.usefixtures("lxc_ready")
 
 @pytest.fixture(scope="module")
 def lxc_ready():
-    require_root()
-    require_tools("lxc-execute", "strace")
-    require_static_busybox()
+    require_sandbox("lxc-execute")
 
 
 def lxc_run(tmp_path, policy_text: str, argv=WORKLOAD, trace_file=None):
@@ -63,21 +58,13 @@ def lxc_run(tmp_path, policy_text: str, argv=WORKLOAD, trace_file=None):
 
 
 @pytest.fixture(scope="module")
-def traced(tmp_path_factory):
+def traced(lxc_ready, tmp_path_factory):
     """The profile from a real run (see module docstring)."""
-    require_root()
-    require_tools("lxc-execute", "strace")
-    require_static_busybox()
     tmp = tmp_path_factory.mktemp("lxc-trace")
     trace = str(tmp / "trace")
     policy = next(iter(render(permissive_profile(), "lxc").values()))
     proc, _ = lxc_run(tmp, policy, trace_file=trace)
-    assert proc.returncode == 0, proc.stderr
-    with open(trace, encoding="utf-8", errors="replace") as handle:
-        confined = confined_calls(handle.read(), "busybox")
-    assert confined.loader is not None, "no seccomp filter load followed by the workload's exec in the trace"
-    assert NEEDED in confined.command_only("busybox"), "the negative control needs a call only the command makes"
-    return profile_from_names(confined.names, "strace:lxc-execute")
+    return profile_from_trace(proc, trace, "strace:lxc-execute")
 
 
 def rule_lines(policy_text: str):
