@@ -20,6 +20,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,18 +37,16 @@ SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 PARSE_TIMEOUT = 1800
 TASK_TIMEOUT = 600
 
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("SECCOMP_PY_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "meta-seccomp-py"
+# One cache folder for the whole test suite: the reference guests' builder (tests/qemu/guest.py) owns its lookup.
+_QEMU_TESTS = str(ROOT / "tests" / "qemu")
+if _QEMU_TESTS not in sys.path:
+    sys.path.insert(0, _QEMU_TESTS)
+from guest import cache_root  # noqa: E402
 
 
 def find_checkout() -> Optional[Path]:
     explicit = os.environ.get(CHECKOUT_ENV)
-    return Path(explicit) if explicit else cache_dir() / "bitbake-checkout"
+    return Path(explicit) if explicit else cache_root() / "bitbake-checkout"
 
 
 def checkout_problem(path: Path) -> Optional[str]:
@@ -258,7 +257,7 @@ MIRRORS_ENV = "SECCOMP_PY_BB_MIRRORS"
 
 def find_mirrors() -> Path:
     explicit = os.environ.get(MIRRORS_ENV)
-    return Path(explicit) if explicit else cache_dir() / "mirrors"
+    return Path(explicit) if explicit else cache_root() / "mirrors"
 
 
 def mirrors_problem(path: Path) -> Optional[str]:
