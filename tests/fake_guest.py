@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
+from seccomp_py.bootarm import DISARM_SHELL, DONE_FLAG, generator_dropin
 from seccomp_py.syscalls import get_abi
 from seccomp_py.target.base import CommandResult, ConnectionLost
 
@@ -43,7 +44,7 @@ class Service:
 class FakeGuest:
     def __init__(self, services: Sequence[Service], abi: str = "x86_64", tracefs: bool = True,
                  actions_logged: str = "kill_process kill_thread trap errno user_notif trace log",
-                 systemd: str = "systemd 252 (252.39-1~deb12u2)") -> None:
+                 systemd: str = "systemd 252 (252.39-1~deb12u2)", boot_log: Sequence[str] = ()) -> None:
         self.abi = get_abi(abi)
         self.services = {s.name: s for s in services}
         self.tracefs = tracefs
@@ -68,6 +69,15 @@ class FakeGuest:
         self.disconnect_on: Optional[str] = None  # raise ConnectionLost on a command containing this
         self.polls = 0
         self._visible_after: Dict[int, int] = {}
+        # seccomp_py.log=<boot_log> on the kernel command line: the generator armed these units at boot,
+        # and they started (their start-up logged) before anyone connected.
+        self.boot_log = list(boot_log)
+        self._generate()
+        for unit in self.services:
+            self.filters[unit] = self._parse_dropins(unit)
+            if self.filters[unit] is not None:
+                self._start(unit)
+        self.trace = []  # nobody traced the boot: the profiler's trace instance starts later
 
     # -- the Target interface ----------------------------------------------------------------------
     def start(self) -> None:
@@ -150,8 +160,16 @@ class FakeGuest:
         return self.pid
 
     # -- units -------------------------------------------------------------------------------------
+    def _generate(self) -> None:
+        """The seccomp-py-boot-log generator (it runs at boot and at every daemon-reload)."""
+        for unit in self.boot_log:
+            self.files.pop(generator_dropin(unit), None)
+            if DONE_FLAG not in self.files:
+                self.files[generator_dropin(unit)] = b"[Service]\nSystemCallLog=\nSystemCallLog=~arm_fadvise64_64\n"
+
     def _parse_dropins(self, unit: str) -> Optional[dict]:
-        log = self.files.get(f"/run/systemd/system/{unit}.d/50-seccomp-log.conf")
+        log = self.files.get(f"/run/systemd/system/{unit}.d/50-seccomp-log.conf",
+                             self.files.get(generator_dropin(unit)))
         enforce = self.files.get(f"/run/systemd/system/{unit}.d/50-seccomp-py-verify.conf")
         if enforce is not None:
             return parse_enforce(enforce.decode())
@@ -207,7 +225,10 @@ class FakeGuest:
                   "ActiveState": self.state.get(unit, self.transient.get(unit, {}).get("state", "inactive")),
                   "Result": self.result.get(unit, self.transient.get(unit, {}).get("result", "success")),
                   "Type": "forking", "ControlGroup": f"/system.slice/{unit}" if known else "",
-                  "Slice": "system.slice", "SubState": "running", "ExecMainStatus": "0", "ExecMainPID": "0"}
+                  "Slice": "system.slice", "SubState": "running", "ExecMainStatus": "0", "ExecMainPID": "0",
+                  "DropInPaths": " ".join(p for p in (generator_dropin(unit),
+                                                      f"/run/systemd/system/{unit}.d/50-seccomp-log.conf")
+                                          if p in self.files)}
         return "\n".join(f"{p}={values.get(p, '')}" for p in props) + "\n"
 
     # -- command dispatch --------------------------------------------------------------------------
@@ -231,23 +252,26 @@ class FakeGuest:
 
     def _shell(self, script: str, args: List[str], input_data) -> tuple:
         if "uname -m" in script and "actions_logged" in script and "machine=" not in script:
-            return 0, f"{self.abi.name}\n6.1.0-fake\n{self.systemd}\n{self.actions_logged}\n", ""
+            return 0, (f"{self.abi.name}\n6.1.0-fake\n{self.systemd}\n{self.actions_logged}\n"
+                       f"{'disarmed' if DONE_FLAG in self.files else '-'}\n"), ""
         if "machine=" in script:  # doctor facts
             return 0, (f"machine={self.abi.name}\nkernel=6.1.0\nsystemd={self.systemd}\n"
                        f"actions_logged={self.actions_logged}\nactions_avail={self.actions_logged}\n"
                        f"cmdline=root=/dev/vda audit=1 audit_backlog_limit=8192\naudit_socket=active\n"
                        f"auditd=inactive\ntracefs={'/sys/kernel/tracing' if self.tracefs else ''}\n"
                        f"cgroup_events={1 if self.tracefs else 0}\n"), ""
-        if script.startswith("\nsettle=$1; n=$2"):  # ARM_SCRIPT: drop-ins, daemon-reload, restart, state
-            count = int(args[2])
-            pairs = args[3:3 + 2 * count]
+        if script.startswith("\nsettle=$1; mode=$2; n=$3"):  # ARM_SCRIPT: drop-ins, daemon-reload, restart
+            mode, count = args[2], int(args[3])
+            pairs = args[4:4 + 2 * count]
             for path, text in zip(pairs[::2], pairs[1::2]):
                 self.files[path] = text.encode()
-            self._systemctl(["daemon-reload"])
-            units = args[3 + 2 * count:]
+            if mode == "restart":
+                self.files[DONE_FLAG] = b""
+                self._systemctl(["daemon-reload"])
+            units = args[4 + 2 * count:]
             if not units:
                 return 0, "", ""
-            status, _, err = self._systemctl(["restart", "--", *units])
+            status, _, err = self._systemctl([mode, "--", *units])
             state = self._systemctl(["show", "--property=Id,ActiveState,Type,Result", "--", *units])[1]
             return status, "### seccomp-py state\n" + state, err
         if script.startswith("\nsentinel=$1; shift"):  # END_SCRIPT: state, stop, sentinel
@@ -271,9 +295,15 @@ class FakeGuest:
         if script.startswith('cd "$1" && shift && exec "$@"'):
             path = args[-1]
             return self._workload(self.files.get(path, b"").decode())
-        if script.startswith('rm -f -- "$@" && systemctl daemon-reload'):
+        if script.startswith(DISARM_SHELL + ' && rm -f -- "$@" && systemctl daemon-reload') or \
+                script.startswith('rm -f -- "$@" && systemctl daemon-reload'):
+            if script.startswith(DISARM_SHELL):
+                self.files[DONE_FLAG] = b""
             for path in args[1:]:
                 self.files.pop(path, None)
+            return self._systemctl(["daemon-reload"])
+        if script == DISARM_SHELL + " && systemctl daemon-reload":
+            self.files[DONE_FLAG] = b""
             return self._systemctl(["daemon-reload"])
         if "systemctl stop" in script:
             unit = args[-1]
@@ -302,6 +332,7 @@ class FakeGuest:
             props = next(a for a in args if a.startswith("--property="))[len("--property="):].split(",")
             return 0, "\n".join(self.show(u, props) for u in units), ""
         if verb == "daemon-reload":
+            self._generate()
             for unit in self.services:
                 self.filters[unit] = self._parse_dropins(unit)
             return 0, "", ""

@@ -335,7 +335,9 @@ def test_profile_for_bitbake_boots_once_and_writes_outputs(tmp_path, monkeypatch
 
     class FakeQemu(FakeGuest):
         def __init__(self, qemuboot, **kwargs):
-            super().__init__([Service(**NGINX)])
+            # the image has the seccomp-py-boot-log generator: it arms what the kernel command line names
+            words = [w for w in kwargs["kernel_args"] if w.startswith("seccomp_py.log=")]
+            super().__init__([Service(**NGINX)], boot_log=words[0].split("=", 1)[1].split(",") if words else ())
             self.kwargs = kwargs
             self.boot_seconds = 12.5
             self.forwarded = {}
@@ -347,6 +349,7 @@ def test_profile_for_bitbake_boots_once_and_writes_outputs(tmp_path, monkeypatch
 
     monkeypatch.setattr(target_mod, "QemuTarget", FakeQemu)
     workload = "/usr/share/seccomp/workloads/nginx.sh"
+    (tmp_path / "img.qemuboot.conf").write_text("[config_bsp]\nqb_system_name = qemu-system-x86_64\n")
     request = bitbake.ProfileRequest(
         qemuboot=str(tmp_path / "img.qemuboot.conf"), abi="x86_64", units=["nginx.service"],
         workloads=[workload], output_dir=str(tmp_path / "out"), max_iterations=3,
@@ -361,6 +364,9 @@ def test_profile_for_bitbake_boots_once_and_writes_outputs(tmp_path, monkeypatch
     outcome = profiler.profile_for_bitbake(request)
     assert len(booted) == 1 and booted[0].graceful
     assert "quiet" in booted[0].kwargs["kernel_args"] and "audit=1" in booted[0].kwargs["kernel_args"]
+    assert "seccomp_py.log=nginx.service" in booted[0].kwargs["kernel_args"]
+    rounds = json.loads((tmp_path / "out" / "report.json").read_text())["iterations"]
+    assert rounds[0]["armed"] == "boot" and all(r["armed"] == "restart" for r in rounds[1:])
     assert outcome.converged and outcome.lost_records == 0
     assert set(outcome.profile.syscalls("nginx.service", "x86_64")) == expected(NGINX)
     out = tmp_path / "out"

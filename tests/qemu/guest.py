@@ -187,6 +187,9 @@ chroot "$root" systemctl disable auditd.service rsyslog.service
 chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
     fstrim.timer logrotate.timer dpkg-db-backup.timer systemd-timesyncd.service
 
+# What packagegroup-seccomp-profiling adds to a Yocto profiling image: the boot-arming generator.
+install -D -m 0755 '@BOOT_LOG_GENERATOR@' "$root/usr/lib/systemd/system-generators/seccomp-py-boot-log"
+
 mkdir -p "$root/root/.ssh"
 chmod 700 "$root/root/.ssh"
 printf '%s\n' '@AUTHORIZED_KEY@' > "$root/root/.ssh/authorized_keys"
@@ -201,6 +204,9 @@ chroot "$root" mktirfs -m no -M no --include-modules=@INITRD_MODULES@ \
 
 rm -rf "$root/var/lib/apt/lists/"* "$root/var/cache/apt/"*.bin
 """
+
+BOOT_LOG_GENERATOR = (Path(__file__).resolve().parents[2] / "meta-seccomp-py" / "recipes-security"
+                      / "seccomp-profiling-setup" / "files" / "seccomp-py-boot-log")
 
 TINY_INITRAMFS_CONF = "AUTO_MODULES=no\nMICROCODE=no\nINCLUDE_MODULES={modules}\n"
 
@@ -229,6 +235,7 @@ def recipe(spec: ArchSpec) -> dict:
         "module_excludes": MODULE_EXCLUDES,
         "customize": CUSTOMIZE_SCRIPT,
         "tiny_initramfs_conf": TINY_INITRAMFS_CONF,
+        "boot_log_generator": BOOT_LOG_GENERATOR.read_text(),
     }
 
 
@@ -429,6 +436,7 @@ def _build_into(spec: ArchSpec, out: Path, log: Callable[[str], None]) -> None:
     authorized = (out / "id_ed25519.pub").read_text().strip()
 
     script = (CUSTOMIZE_SCRIPT.replace("@AUTHORIZED_KEY@", authorized)
+              .replace("@BOOT_LOG_GENERATOR@", str(BOOT_LOG_GENERATOR))
               .replace("@ROOT_DEVICE@", spec.root_device)
               .replace("@INITRD_MODULES@", ",".join(spec.initrd_modules)))
     hook = out / "customize.sh"

@@ -107,7 +107,11 @@ class Attributor:
         for line in text.splitlines():
             match = _SAMPLE.match(line.strip())
             if match and match.group(1) in self.cgroups:
-                self.sampled.setdefault(int(match.group(2)), set()).add(match.group(1))
+                pid = int(match.group(2))
+                self.sampled.setdefault(pid, set()).add(match.group(1))
+                # A process that predates the trace (started at boot): its later forks inherit the unit.
+                if pid not in self._current and len(self.sampled[pid]) == 1:
+                    self._current[pid] = match.group(1)
 
     def note_exe(self, unit: str, exe: Optional[str]) -> None:
         if exe:

@@ -11,6 +11,10 @@ One boot, several rounds on a started Target (see seccomp_py.target):
         --max-iterations. Every round ends by stopping the units, so the shutdown path is logged
         inside the round that ran it (otherwise round N+1 would find round N's shutdown calls).
 
+When the image armed the units at boot (seccomp_py.bootarm: a generator and seccomp_py.log= on the
+kernel command line, which the qemu front ends add), round 1 needs no drop-in, daemon-reload or restart:
+it reads this boot's journal from its start, first start of each service included.
+
 Per round: runtime drop-ins in /run/systemd/system/<unit>.d/ (nothing persists across reboot),
 daemon-reload, restart; `--command` runs as a transient unit with the same property. Collection reads
 the journal by cursor (seccomp_py.journal) until a sentinel run after the workloads shows up, so
@@ -37,7 +41,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from . import __version__
+from . import __version__, bootarm
 from . import journal as jr
 from .attribution import (
     HOW_AMBIGUOUS,
@@ -98,20 +102,25 @@ COMPANIONS = {
 }
 
 
-# One round's arming, one round trip (each costs seconds on a TCG guest): N drop-ins (path, text
-# pairs), daemon-reload, restart of the units that follow, an optional settle pause, then their state.
-# args: SETTLE N PATH TEXT ... UNIT ...
+# One round's arming, one round trip (each costs seconds on a TCG guest). MODE restart: N drop-ins
+# (path, text pairs), stop the boot-time generator (bootarm), daemon-reload, restart the units that
+# follow. MODE start: the units were armed at boot (bootarm), only start those not running. Then an
+# optional settle pause and their state.
+# args: SETTLE MODE N PATH TEXT ... UNIT ...
 ARM_SCRIPT = r"""
-settle=$1; n=$2; shift 2
+settle=$1; mode=$2; n=$3; shift 3
 i=0
 while [ "$i" -lt "$n" ]; do
     mkdir -p -- "$(dirname -- "$1")" && printf '%s' "$2" > "$1.tmp" && mv -f -- "$1.tmp" "$1" || exit 3
     shift 2
     i=$((i + 1))
 done
-systemctl daemon-reload || exit 4
+if [ "$mode" = restart ]; then
+    """ + bootarm.DISARM_SHELL + r""" || exit 3
+    systemctl daemon-reload || exit 4
+fi
 [ "$#" -eq 0 ] && exit 0
-systemctl restart -- "$@"; rc=$?
+systemctl "$mode" -- "$@"; rc=$?
 [ "$settle" = 0 ] || sleep "$settle"
 echo "### seccomp-py state"
 systemctl show --property=Id,ActiveState,Type,Result -- "$@"
@@ -231,6 +240,7 @@ def normalize_unit(name: str) -> str:
 class RoundResult:
     number: int
     kind: str  # warm-up | full
+    armed: str = "restart"  # restart (drop-ins, daemon-reload, restart) | boot (bootarm: armed since boot)
     added: Dict[str, List[str]] = field(default_factory=dict)
     records: int = 0
     log_records: int = 0
@@ -243,8 +253,8 @@ class RoundResult:
         return sum(len(v) for v in self.added.values())
 
     def to_json(self) -> Dict[str, Any]:
-        return {"round": self.number, "kind": self.kind, "added": self.added, "records": self.records,
-                "log_records": self.log_records, "repeat_records": self.repeat_records,
+        return {"round": self.number, "kind": self.kind, "armed": self.armed, "added": self.added,
+                "records": self.records, "log_records": self.log_records, "repeat_records": self.repeat_records,
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
                 "catchup_seconds": round(self.catchup_seconds, 2)}
 
@@ -319,6 +329,7 @@ class TargetFacts:
     systemd_version: int = 0
     actions_logged: str = ""
     tracefs: bool = False
+    boot_log_disarmed: bool = False  # a profiler run moved past the boot round (bootarm.DONE_FLAG)
 
 
 def systemd_version_of(text: str) -> int:
@@ -330,16 +341,17 @@ def systemd_version_of(text: str) -> int:
 
 
 def probe_target(remote: Remote) -> TargetFacts:
-    """uname, systemd version, seccomp actions_logged in one round trip."""
+    """uname, systemd version, seccomp actions_logged, the boot-arming flag in one round trip."""
     script = ("uname -m; uname -r; systemctl --version | head -n1; "
-              "cat /proc/sys/kernel/seccomp/actions_logged 2>/dev/null || echo '?'")
+              "cat /proc/sys/kernel/seccomp/actions_logged 2>/dev/null || echo '?'; "
+              f"[ -e {bootarm.DONE_FLAG} ] && echo disarmed || echo -")
     result = remote.run(["sh", "-c", script], timeout=60, check=True)
-    lines = [*result.stdout.splitlines(), "", "", "", ""]
+    lines = [*result.stdout.splitlines(), "", "", "", "", ""]
     from .syscalls import host_abi
 
     facts = TargetFacts(machine=lines[0].strip(), kernel=lines[1].strip(),
                         systemd_version=systemd_version_of(lines[2].replace("systemd", " ")),
-                        actions_logged=lines[3].strip())
+                        actions_logged=lines[3].strip(), boot_log_disarmed=lines[4].strip() == "disarmed")
     try:
         facts.abi = host_abi(facts.machine).name
     except SeccompPyError as exc:
@@ -394,6 +406,7 @@ class Profiler:
         self.error: Optional[str] = None
         self.converged = False
         self.remote_ready = False
+        self.boot_armed = False  # every unit runs in log mode since boot (bootarm): round 1 needs no re-arm
         self._seed_known = {normalize_unit(u): set(n) for u, n in config.known.items()}
 
     # -- subjects --------------------------------------------------------------------------------
@@ -476,8 +489,8 @@ class Profiler:
                 f"the kernel does not log the seccomp 'log' action (actions_logged: "
                 f"{self.facts.actions_logged or 'missing'}); fix: echo '{self.facts.actions_logged} log' > "
                 f"/proc/sys/kernel/seccomp/actions_logged (run 'seccomp-py doctor' for all checks)")
-        shown = self.remote.show_units(self.config.units, ["LoadState", "ActiveState", "ControlGroup", "Slice"]) \
-            if self.config.units else {}
+        shown = self.remote.show_units(self.config.units, ["LoadState", "ActiveState", "ControlGroup", "Slice",
+                                                           "DropInPaths"]) if self.config.units else {}
         for unit in self.config.units:
             props = shown[unit]
             self.initially_active[unit] = props.get("ActiveState") in ("active", "reloading", "activating")
@@ -490,8 +503,11 @@ class Profiler:
             self.cgroups[unit] = f"/system.slice/{unit}"
             self.unit_stats[unit] = {"records": 0, "exes": set(), "attribution": {}}
         self.attributor = Attributor(self.cgroups)
+        self.boot_armed = bool(self.config.units) and all(
+            bootarm.boot_armed(u, shown[u], self.facts.boot_log_disarmed) for u in self.config.units)
         self.progress.log(f"target: {self.facts.machine} ({self.facts.abi}), kernel {self.facts.kernel}, "
-                          f"systemd {self.facts.systemd_version}")
+                          f"systemd {self.facts.systemd_version}"
+                          + ("; units in log mode since boot (seccomp_py.log=)" if self.boot_armed else ""))
 
     def _prepare_remote(self) -> None:
         self.progress.status("uploading scripts")
@@ -525,6 +541,8 @@ class Profiler:
         cursor = jr.journal_tail_cursor(run)
         if cursor is None:
             raise PreflightFailed("journalctl on the target printed no cursor; is journald running?")
+        if self.boot_armed:
+            cursor = None  # the first round began at boot: read this boot's journal from its start
         self.audit_reader = jr.CursorReader(run, cursor, jr.AUDIT_FIELDS, ["_TRANSPORT=audit"],
                                             timeout=self.config.catchup_timeout + 60)
         self.notice_reader = jr.CursorReader(run, cursor, jr.NOTICE_FIELDS, jr.NOTICE_MATCHES, timeout=120)
@@ -553,16 +571,21 @@ class Profiler:
 
         abi = self.facts.abi
         files: List[str] = []
-        for unit in self.config.units:
+        mode = "restart"
+        if round_.number == 1 and self.boot_armed:
+            mode = round_.armed = "boot"
+        for unit in self.config.units if mode == "restart" else ():
             text = render_log_dropin(sorted(self.known_names(unit)), abi, unit=unit,
                                      profile_name=f"seccomp-py profile round {round_.number}")
             files += [f"/run/systemd/system/{unit}.d/{LOG_DROPIN}", text]
         self._start_sampler()
         if self.config.units:
             self.armed = True
-            self.progress.status("daemon-reload, restarting " + " ".join(self.config.units))
+            self.progress.status("daemon-reload, restarting " + " ".join(self.config.units) if mode == "restart"
+                                 else "armed at boot; starting any of " + " ".join(self.config.units) + " not running")
             result = self.remote.run(["sh", "-c", ARM_SCRIPT, "sh", f"{self.config.settle_seconds:g}",
-                                      str(len(files) // 2), *files, *self.config.units],
+                                      "restart" if mode == "restart" else "start", str(len(files) // 2), *files,
+                                      *self.config.units],
                                      timeout=self.config.start_timeout + 120)
             if result.status in (3, 4):
                 raise ProfilingError(f"could not install the log-mode drop-ins (exit {result.status}): "
@@ -573,6 +596,9 @@ class Profiler:
                 raise UnitFailed(self._unit_failure_message(failed or self.config.units,
                                                             "did not start" if not result.ok else
                                                             "did not stay up after start"))
+        if mode == "boot":
+            # Processes started at boot predate our trace events: a cgroup sample now names them.
+            self._gather_attribution()
         for unit, subject in self.command_units.items():
             self._start_command(unit, subject, round_)
 
@@ -826,8 +852,8 @@ class Profiler:
             steps.append(lambda: self.remote.tool("trace-collect", self.trace_instance, "remove"))
         if self.config.restore and self.armed and self.config.units:
             paths = [f"/run/systemd/system/{u}.d/{LOG_DROPIN}" for u in self.config.units]
-            steps.append(lambda: self.remote.run(["sh", "-c", 'rm -f -- "$@" && systemctl daemon-reload', "sh",
-                                                  *paths], timeout=120))
+            steps.append(lambda: self.remote.run(["sh", "-c", bootarm.DISARM_SHELL + ' && rm -f -- "$@" && '
+                                                  'systemctl daemon-reload', "sh", *paths], timeout=120))
             back = [u for u in self.config.units if self.initially_active.get(u)]
             if back:
                 steps.append(lambda: self.remote.run(["systemctl", "start", "--", *back],
@@ -1200,7 +1226,8 @@ def profile_for_bitbake(request):
         password=extra.get("password", ""), key_filename=extra.get("key_filename") or None,
         host_key=extra.get("host_key") or None,
         insecure_accept_host_key=extra.get("insecure_accept_host_key", "") in ("1", "yes", "true"),
-        kernel_args=[*PROFILING_KERNEL_ARGS, *request.kernel_args],
+        kernel_args=[*PROFILING_KERNEL_ARGS, *request.kernel_args,
+                     *bootarm.kernel_args_for_qemuboot(request.qemuboot, config.units)],
         workdir=os.path.join(request.output_dir, "qemu"))
     graceful = False
     try:

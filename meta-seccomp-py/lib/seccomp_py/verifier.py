@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
+from . import bootarm
 from . import journal as jr
 from .audit import AuditCollector, AuditRecord
 from .errors import SeccompPyError, UsageError
@@ -263,7 +264,9 @@ class Verifier:
             # A log-mode drop-in left from profiling in this boot would only add noise.
             self.remote.run(["rm", "-f", "--", f"{folder}/{LOG_DROPIN}"], timeout=30)
         if self.units:
-            self.remote.run(["systemctl", "daemon-reload"], timeout=120, check=True)
+            # The boot-time log-everything drop-in (seccomp_py.bootarm) must not come back with the reload.
+            self.remote.run(["sh", "-c", bootarm.DISARM_SHELL + " && systemctl daemon-reload"], timeout=120,
+                            check=True)
 
     def _start_all(self) -> bool:
         ok = True

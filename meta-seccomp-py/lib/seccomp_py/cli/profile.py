@@ -46,6 +46,10 @@ def setup_parser(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--warmup-seconds", type=float, default=5.0, metavar="S",
                      help="first round: log everything but run each workload only this long, to learn the "
                           "frequent calls cheaply; 0 disables it (default: 5)")
+    how.add_argument("--no-boot-arming", action="store_true",
+                     help="with --qemuboot: do not add seccomp_py.log=<units> to the kernel command line (images "
+                          "with packagegroup-seccomp-profiling then start the units in log mode at boot, which "
+                          "saves the first round's daemon-reload and restart)")
     how.add_argument("--settle-seconds", type=float, default=0.0, metavar="S",
                      help="pause after (re)starting the units before their state is checked and the "
                           "workloads run (default: 0; systemctl restart already waits for start-up)")
@@ -87,6 +91,7 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import bootarm
     from ..profiler import Profiler, ProfilingError, failed_result, write_outputs
 
     config = build_config(args)
@@ -105,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     if args.qemuboot and not args.qemu_workdir:
         args.qemu_workdir = os.path.join(output, "qemu")
     progress = Progress(quiet=args.quiet)
+    if args.qemuboot and not args.no_boot_arming and os.path.isfile(args.qemuboot):
+        args.kernel_arg = [*args.kernel_arg, *bootarm.kernel_args_for_qemuboot(args.qemuboot, config.units)]
     session = TargetSession.from_args(args)
     if session.kind == "qemu":
         config.restore = False  # a -snapshot guest is thrown away; restoring would cost a restart per unit
