@@ -156,3 +156,35 @@ def test_verify_alone_on_a_boot_armed_guest_disarms_the_generator(tmp_path):
     result = verify(target, profiled.profile, tmp_path)
     assert result.passed, result.summary()
     assert bootarm.DONE_FLAG in target.files and bootarm.generator_dropin("nginx.service") not in target.files
+
+
+def test_boot_round_leaves_out_records_of_processes_outside_the_units(tmp_path):
+    target = boot_armed_guest()
+    # a canary run before the profiler connected (doctor, an earlier sentinel): logged, but not ours
+    target.run(["sh", "-c", "--property=SystemCallLog=uname"])
+    result = run(target, tmp_path)
+    assert result.converged and not result.incomplete
+    for unit in ("nginx.service", "redis-server.service"):
+        assert "uname" not in result.profile.syscalls(unit, "x86_64")
+    assert result.report["records"]["unattributed"] >= 1
+    assert any("outside the armed units" in n for n in result.report["notes"])
+
+
+def test_exec_pids_from_systemctl_show():
+    from seccomp_py.profiler import exec_pids, parse_show_blocks
+
+    # systemd 252's output for nginx after boot (ExecStartPre's config test has exited)
+    text = ("Id=nginx.service\nActiveState=active\nType=forking\nResult=success\nExecMainPID=260\n"
+            "ExecStartPre={ path=/usr/sbin/nginx ; argv[]=/usr/sbin/nginx -t -q -g daemon on; master_process on; ; "
+            "ignore_errors=no ; start_time=[Sun 2026-11-22 20:40:01 UTC] ; stop_time=[Sun 2026-11-22 20:40:01 UTC] ; "
+            "pid=253 ; code=exited ; status=0 }\n"
+            "ExecStart={ path=/usr/sbin/nginx ; argv[]=/usr/sbin/nginx -g daemon on; master_process on; ; "
+            "ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=258 ; code=exited ; status=0 }\n"
+            "ExecStartPost=\n\n"
+            "Id=redis-server.service\nActiveState=active\nExecMainPID=181\nExecStartPre=\n"
+            "ExecStart={ path=/usr/bin/redis-server ; argv[]=/usr/bin/redis-server /etc/redis/redis.conf ; "
+            "pid=181 ; code=(null) ; status=0/0 }\n")
+    blocks = parse_show_blocks(text, ["nginx.service", "redis-server.service"])
+    assert exec_pids(blocks["nginx.service"]) == [253, 258, 260]
+    assert exec_pids(blocks["redis-server.service"]) == [181]
+    assert exec_pids({"ExecMainPID": "0"}) == []

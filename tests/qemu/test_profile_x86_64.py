@@ -19,11 +19,13 @@ from pathlib import Path
 import pytest
 from guest_fixtures import guest_or_skip
 
+from seccomp_py import bootarm
 from seccomp_py import journal as jr
 from seccomp_py.profile import Profile
 from seccomp_py.profiler import ProfileConfig, Profiler, Workload
 from seccomp_py.strace import StraceCollector
 from seccomp_py.target import QemuTarget
+from seccomp_py.target.qemu import PROFILING_KERNEL_ARGS
 
 pytestmark = pytest.mark.qemu
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +37,12 @@ WORKLOADS = ROOT / "tests" / "qemu" / "workloads"
 def booted(tmp_path_factory):
     built = guest_or_skip("x86_64")
     workdir = tmp_path_factory.mktemp("qemu-x86_64")
+    # Booted as `profile --qemuboot` boots: the guest's generator arms nginx and redis from boot, and
+    # the first profile below (over --ssh, like a board booted with these arguments) finds them armed.
+    kernel_args = [*PROFILING_KERNEL_ARGS, *bootarm.kernel_args_for_qemuboot(
+        str(built.qemuboot), ["nginx.service", "redis-server.service"])]
     target = QemuTarget(built.qemuboot, key_filename=str(built.ssh_key), host_key=str(built.host_key),
-                        forward_ports=[80], workdir=workdir)
+                        forward_ports=[80], workdir=workdir, kernel_args=kernel_args)
     with target:
         print(f"x86_64 boot to SSH: {target.boot_seconds:.1f} s")
         target.run("systemctl is-system-running --wait", timeout=300)
@@ -96,11 +102,12 @@ def test_after_cursor_quirk_and_the_workaround(booted):
     reader = jr.CursorReader(run, cursor, jr.AUDIT_FIELDS, ["_TRANSPORT=audit", ]).poll
     seen = []
     while time.monotonic() < deadline and len(seen) < 3:
-        seen += [json.loads(line) for line in reader() if b'"_AUDIT_TYPE":"1326"' in line]
+        # (nginx and redis log too: the guest armed them at boot)
+        seen += [e for e in map(json.loads, reader()) if e.get("_AUDIT_TYPE") == "1326" and int(e["_PID"]) in pids]
         time.sleep(1)
     assert sorted(int(e["_PID"]) for e in seen) == sorted(pids)
     quirky = target.run(["journalctl", "--no-pager", "-q", "-o", "json", "--output-fields=_PID", "--after-cursor",
-                         cursor, "_TRANSPORT=audit", "_AUDIT_TYPE=1326"], check=True).stdout
+                         cursor, "_TRANSPORT=audit", "_AUDIT_TYPE=1326", "_COMM=uname"], check=True).stdout
     got = [int(json.loads(line)["_PID"]) for line in quirky.splitlines() if line.strip()]
     version = target.run("systemctl --version | head -n1").stdout
     print(f"--after-cursor + match returned {len(got)} of 3 ({version.strip()})")
@@ -110,7 +117,8 @@ def test_after_cursor_quirk_and_the_workaround(booted):
 
 def test_profile_two_services_over_ssh(booted, tmp_path):
     """Profile over --ssh (the board path): restore afterwards. Verify of the same pair runs in
-    test_profile_faults.py (through --qemuboot), so it is not repeated here."""
+    test_profile_faults.py (through --qemuboot), so it is not repeated here. The guest was booted with
+    seccomp_py.log= (see booted), so round 1 is the boot round: no re-arm, first start included."""
     target, _ = booted
     out = tmp_path / "out"
     port = target.forwarded[80]
@@ -125,11 +133,16 @@ def test_profile_two_services_over_ssh(booted, tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "complete" and report["converged"]
     assert report["iterations"][-1]["added"] == {"nginx.service": [], "redis-server.service": []}
+    assert [it["armed"] for it in report["iterations"]] == ["boot", "restart"]
+    # the start-up at boot is in round 1 (it was logged before the profiler connected)
+    assert {"bind", "listen"} <= set(report["iterations"][0]["added"]["nginx.service"])
     for unit in ("nginx.service", "redis-server.service"):
         info = report["units"][unit]
         assert info["syscalls"]["x86_64"] > 30
-        # every record tied to its unit by the kernel's own fork/cgroup events
-        assert set(info["attribution"]) == {"trace"}, info["attribution"]
+        # every record tied to its unit: by the kernel's fork/cgroup events, and for the processes started
+        # at boot (before our trace) by a cgroup sample and their executable; never ambiguous
+        assert set(info["attribution"]) <= {"trace", "cgroup-sample", "exe"}, info["attribution"]
+        assert "trace" in info["attribution"] and "cgroup-sample" in info["attribution"], info["attribution"]
     assert report["loss"]["possible_loss"] is False and report["loss"]["serial_gaps"] == 0
     assert {"arm", "workload", "collect"} <= set(report["timings"])
     print("records per round:", [it["records"] for it in report["iterations"]],
@@ -151,7 +164,8 @@ def test_profile_two_services_over_ssh(booted, tmp_path):
     assert offline_names <= nginx | redis
     assert {"accept4", "sendfile"} <= offline_names
     # nothing of ours is left on the board
-    left = target.run("ls /run/seccomp-py; ls /run/systemd/system/*.d/ 2>/dev/null | grep seccomp", timeout=60)
+    left = target.run("ls /run/seccomp-py; ls /run/systemd/system/*.d/ /run/systemd/generator/*.d/ 2>/dev/null "
+                      "| grep seccomp", timeout=60)
     assert left.stdout.strip() == "", left.stdout
     assert target.run("systemctl is-active nginx redis-server").stdout.split() == ["active", "active"]
 
