@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import itertools
 import json
 import os
 import re
@@ -351,6 +352,12 @@ _REAL_LOSS = ("backlog limit exceeded", "rate limit exceeded", "out of memory in
               "retry queue overflow")
 _HOLD_QUEUE = "hold queue overflow"
 _JOURNALD_DROP_RE = re.compile(r"(?i)audit.*(no buffer space|enobufs|overrun)")
+# the journal fast path's needles (a key with its quotes cannot occur inside a JSON string value)
+_SECCOMP_MESSAGE = b'"MESSAGE":"SECCOMP '  # + 19: auid=
+_KERNEL_MESSAGE = b'"MESSAGE":"audit: type=1326 audit('  # + 34: the stamp
+_ID_NEEDLE = b'"_AUDIT_ID":"%d"'
+_READ_BUFFER = 1 << 20  # fewer read() calls: a tenth of the time with the default 8 KiB, at this line rate
+_RAW_LIMIT = 4096  # undecoded MESSAGE keys (they name pid and call site) kept before they are folded
 _DAEMON_TYPES = range(1200, 1300)  # auditd's own records: a separate serial sequence
 
 
@@ -479,8 +486,9 @@ class _Raw:
     __slots__ = ("fields", "message", "parsed")
 
     def __init__(self) -> None:
-        # journal MESSAGE fast path: b" comm=.. exe=.. sig=.. arch=.. syscall=.. compat=.." for LOG records,
-        # else (that, b"code"), or (that, b"code", subject_for's answer) -> [count, first_ms, path, line]
+        # journal MESSAGE: b"auid=.. pid=.. comm=.. exe=.. .. ip=.. code=0x.." plus the code's closing quote
+        # (then more), or with subject_for (b" comm=.. compat=..", b"code window", subject) ->
+        # [count, first_ms, path, line, arch, nr, code, exe, comm, subject], decoded when the key was new
         self.message: Dict[Any, list] = {}
         # journal field fast path: (arch, syscall, code, exe, comm) as bytes, subject_for's answer
         self.fields: Dict[tuple, list] = {}
@@ -539,7 +547,7 @@ class AuditCollector:
         Raises InputError for unreadable files, unknown formats, and files with nothing we can read."""
         spath = os.fspath(path)
         try:
-            handle = open(spath, "rb")  # noqa: SIM115 - closed below, also on error
+            handle = open(spath, "rb", buffering=_READ_BUFFER)  # noqa: SIM115 - closed below, also on error
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", spath) from None
         with handle:
@@ -628,9 +636,9 @@ class AuditCollector:
         found = total = 0
         for lineno, line in enumerate(lines, 1):
             total += 1
-            if b"audit" not in line:
+            if line.find(b"audit") < 0:
                 continue
-            if b"\x00" in line:
+            if line.find(b"\x00") >= 0:
                 self._stats.bad_lines += 1
                 self._warn.add("binary data in a text log line, skipped", path, lineno)
                 continue
@@ -646,105 +654,95 @@ class AuditCollector:
         """journalctl -o json, one object per line.
 
         Most lines take a bytes.find() fast path: a key written with its quotes ('"_AUDIT_ID":"') cannot
-        occur inside a JSON string value, where quotes are escaped. The fast path keys its aggregate on
-        undecoded slices and resolves them once per distinct key. Lines with escapes in the fields it
-        slices, byte arrays, repeated fields, other record types or damage take json.loads."""
+        occur inside a JSON string value, where quotes are escaped. The common line, an audit-transport
+        SECCOMP record with the next serial, costs three searches: MESSAGE, the expected '"_AUDIT_ID":"N"'
+        and MESSAGE's " code=". The aggregate keys on the undecoded MESSAGE from auid= to the code; a new
+        key is decoded once (and proven to lie inside MESSAGE) before it counts. Lines with damage, byte
+        arrays, repeated fields, other record types or a key that does not decode take json.loads."""
         stats = self._stats
         tracker = self._serials
         source = "journal-json"
         raw = self._raw.get(source)
         if raw is None:
             raw = self._raw[source] = _Raw()
-        agg_msg = raw.message
+        agg = raw.message
         agg_fields = raw.fields
         want_pid = self.subject_for is not None
+        fast = not want_pid  # with subject_for the key needs the process, which the raw key does not name
         raw_subjects = self._raw_subjects
         by_comm = self.by == "comm"
         epoch = self._journal_epoch
         run = epoch.seccomp[-1] if epoch is not None and epoch.seccomp else None
         nxt = run[1] + 1 if run is not None else -1  # the serial that extends run; run[1] lags behind it
-        nxt_text = b'"_AUDIT_ID":"%d"' % nxt  # the field as the common case, the next serial, would read
-        kept = dups = valid = lineno = 0
+        nxt_text = _ID_NEEDLE % nxt  # the field as the common case, the next serial, would read
+        next_needle = _id_needles(nxt + 1)  # nxt_text of nxt + 1, nxt + 2, ...
+        kept = fast_kept = dups = valid = lineno = 0  # fast_kept: audit-transport records of the fast path
         first_bad = None
         saw_audit = saw_kernel = False
         fields_first = False  # set by the first line without MESSAGE: a --output-fields export
         for line in lines:
             lineno += 1
+            m = -1 if fields_first else line.find(_SECCOMP_MESSAGE)
+            # (find, not `in`: bytes.__contains__ first tries the needle as an int and raises, on 3.11)
+            if m >= 0 and fast and line.find(nxt_text) >= 0:
+                cd = line.find(b" code=", m)
+                # an object as journalctl writes it, not cut off: {..."}\n
+                if cd > 0 and line[-2] == 125 and line[-3] == 34 and line[-1] == 10 and line[0] == 123:
+                    key = line[m + 19:cd + 17]
+                    entry = agg.get(key)
+                    if entry is None:
+                        entry = self._message_entry(agg, key, None, line, path, lineno)
+                    if entry is not None:
+                        entry[0] += 1
+                        fast_kept += 1
+                        nxt += 1
+                        nxt_text = next_needle()
+                        continue
+            # -- everything else: the same steps, one at a time --------------------------------------
             serial = -1
-            cd = line.find(b'"_AUDIT_FIELD_CODE":"') if fields_first else -1
-            m = -1 if cd >= 0 else line.find(b'"MESSAGE":"SECCOMP ')
+            stamp = None
+            key = entry = None
             if m >= 0:
                 # journald's audit transport; MESSAGE is the record as the kernel wrote it:
                 # "SECCOMP auid= uid= gid= ses= [subj=] pid= comm= exe= sig= arch= syscall= compat= ip= code="
-                m += 11
-                stamp = None
                 saw_audit = True
-                if line.find(nxt_text) >= 0:  # the serial that was expected next (a longer needle: faster)
-                    serial = nxt
-                else:
-                    s = line.find(b'"_AUDIT_ID":"')
-                    if s >= 0:
-                        s += 13
-                        q = line.find(b'"', s)
-                        try:
-                            serial = int(line[s:q]) if q > s else -1
-                        except ValueError:
-                            serial = -1
-            elif cd < 0:
-                m = line.find(b'"MESSAGE":"audit: type=1326 audit(')
+                serial = nxt if line.find(nxt_text) >= 0 else _audit_id(line)
+                body = m + 19
+            elif not fields_first:
+                m = line.find(_KERNEL_MESSAGE)
                 if m >= 0:
                     # the kernel transport's copy: "audit: type=1326 audit(SEC.MS:SERIAL): auid= ..."
-                    m += 11
                     saw_kernel = True
-                    s = line.find(b":", m + 23)
-                    if s >= 0:
-                        stamp = line[m + 23:s]
-                        q = line.find(b")", s)
+                    s = line.find(b":", m + 34)
+                    q = line.find(b"): ", s) if s >= 0 else -1
+                    stamp = line[m + 34:s]
+                    if q > s and b'"' not in stamp:
                         try:
-                            serial = int(line[s + 1:q]) if q > s else -1
+                            serial = int(line[s + 1:q])
                         except ValueError:
                             serial = -1
-                        if saw_audit and run is not None and run[0] <= serial < nxt:
+                        if (saw_audit or fast_kept) and run is not None and run[0] <= serial < nxt:
                             dups += 1  # a copy of an audit-transport record read a moment ago
                             continue
+                    body = q + 3
             if m >= 0:
                 if serial >= 0:
-                    # The key runs from comm= to compat= (ip= differs per call site and process), plus
-                    # the code unless it is LOG: a window that ends inside the next key's name at the
-                    # latest (values are 1+ chars, keys 4+), cut at its quote when resolving.
-                    c = line.find(b" comm=", m)
-                    ip = line.find(b" ip=", c)
-                    cd = line.find(b" code=", ip)
-                    if m < c < ip < cd and (line[-2] == 125 or line[-1] == 125):  # 125 "}": not cut off
-                        if want_pid:
-                            # attribute now (cached per process), so the aggregate keys on the subject
-                            p = line.find(b" pid=", m, c)
-                            g = line.find(b" sig=", c, ip)
-                            who = (line[p + 5:c] if p >= 0 else b"", line[c:g] if g >= 0 else line[c:ip])
-                            subject = raw_subjects.get(who, _MISSING)
-                            if subject is _MISSING:
-                                subject = self._raw_subject(who, True)
-                            key = (line[c:ip], line[cd + 6:cd + 16], subject)
-                        elif line.startswith(b'0x7ffc0000"', cd + 6):
-                            key = line[c:ip]
-                        else:
-                            key = (line[c:ip], line[cd + 6:cd + 16])
-                        agg = agg_msg
-                    else:
+                    cd = line.find(b" code=", body)
+                    if cd > 0 and _object_line(line):
+                        key, entry = self._message_line_entry(agg, line, body, cd, stamp, path, lineno, want_pid)
+                    if entry is None:
                         serial = -1
             else:
-                if cd < 0 and not fields_first:
-                    cd = line.find(b'"_AUDIT_FIELD_CODE":"')
+                cd = line.find(b'"_AUDIT_FIELD_CODE":"')
                 if cd >= 0:
                     # --output-fields without MESSAGE. arch= and code= are sliced as fixed windows that
                     # end inside the next key's name at the latest; the cut at the closing quote
                     # happens once per distinct key, when resolving.
-                    stamp = None
                     saw_audit = True
                     nr = line.find(b'"_AUDIT_FIELD_SYSCALL":"')
                     ar = line.find(b'"_AUDIT_FIELD_ARCH":"')
                     x = line.find(b'"_EXE":"')
-                    if nr >= 0 and ar >= 0 and (line[-2] == 125 or line[-1] == 125):
+                    if nr >= 0 and ar >= 0 and _object_line(line):
                         nr += 24
                         exe = comm = pid = None
                         clean = True  # every value found its closing quote and has no escapes
@@ -769,30 +767,22 @@ class AuditCollector:
                                 clean = clean and q >= 0
                         q2 = line.find(b'"', nr)
                         if clean and q2 > nr:
-                            if line.find(nxt_text) >= 0:
-                                serial = nxt
-                            else:
-                                s = line.find(b'"_AUDIT_ID":"')
-                                if s >= 0:
-                                    s += 13
-                                    q = line.find(b'"', s)
-                                    try:
-                                        serial = int(line[s:q]) if q > s else -1
-                                    except ValueError:
-                                        serial = -1
+                            serial = nxt if line.find(nxt_text) >= 0 else _audit_id(line)
                         if serial >= 0:
                             if want_pid:
                                 who = (pid, exe, comm)
                                 pid = raw_subjects.get(who, _MISSING)
                                 if pid is _MISSING:
-                                    pid = self._raw_subject(who, False)
+                                    pid = self._raw_subject(who)
                             key = (line[ar + 21:ar + 29], line[nr:q2], line[cd + 21:cd + 31], exe, comm, pid)
-                            agg = agg_fields
+                            entry = agg_fields.get(key)
+                            if entry is None:
+                                entry = agg_fields[key] = [0, _journal_ms(line), path, lineno]
                             fields_first = True
             if serial >= 0:
                 if serial == nxt:
                     nxt += 1  # the common case: the next serial of the same boot
-                    nxt_text = b'"_AUDIT_ID":"%d"' % nxt
+                    nxt_text = next_needle()
                 else:
                     if run is not None:
                         run[1] = nxt - 1
@@ -800,18 +790,19 @@ class AuditCollector:
                     fresh = tracker.add(epoch, serial, True)
                     run = epoch.seccomp[-1] if epoch.seccomp else None
                     nxt = run[1] + 1 if run is not None else -1
-                    nxt_text = b'"_AUDIT_ID":"%d"' % nxt
+                    nxt_text = _ID_NEEDLE % nxt
+                    next_needle = _id_needles(nxt + 1)
                     if not fresh:
                         dups += 1
+                        if not entry[0] and agg.get(key) is entry:
+                            del agg[key]  # made for this duplicate: the fast path must not count on it
                         continue
                 kept += 1
-                entry = agg.get(key)
-                if entry is None:
-                    agg[key] = [1, _stamp_ms(stamp) if stamp else _journal_ms(line), path, lineno]
-                else:
-                    entry[0] += 1
+                if not entry[0]:  # made for this line, or for a duplicate before: first seen is now
+                    entry[1:4] = _stamp_ms(stamp) if stamp else _journal_ms(line), path, lineno
+                entry[0] += 1
                 continue
-            if b"audit" not in line and b'"_AUDIT_' not in line:
+            if line.find(b"audit") < 0 and line.find(b'"_AUDIT_') < 0:
                 # not an audit line: only check that it is a JSON object at all
                 head = line.lstrip(b" \t\x1e")[:1]
                 if head == b"{":
@@ -835,15 +826,17 @@ class AuditCollector:
             epoch = self._journal_epoch
             run = epoch.seccomp[-1] if epoch is not None and epoch.seccomp else None
             nxt = run[1] + 1 if run is not None else -1
-            nxt_text = b'"_AUDIT_ID":"%d"' % nxt
+            nxt_text = _ID_NEEDLE % nxt
+            next_needle = _id_needles(nxt + 1)
         if run is not None:
             run[1] = nxt - 1
         self._journal_epoch = epoch
+        kept += fast_kept
         stats.records += kept
         stats.duplicates += dups
         valid += kept + dups
         stats.formats[source] += kept
-        if saw_audit:
+        if saw_audit or fast_kept:
             stats.audit_transport = True
         if saw_kernel:
             self._text_seen = True  # the kernel log carries every record type
@@ -851,6 +844,49 @@ class AuditCollector:
             self._warn.add("empty file: no audit records", path)
         elif valid == 0 and first_bad is not None:
             raise InputError("no journal JSON objects found: not a journalctl -o json export", path, first_bad)
+
+    def _message_line_entry(self, agg: Dict[Any, list], line: bytes, body: int, cd: int, stamp: Optional[bytes],
+                            path: str, lineno: int, want_pid: bool) -> Tuple[Any, Optional[list]]:
+        """The aggregate key and entry for a MESSAGE record (new ones start at count 0); entry None: take
+        json.loads."""
+        if not want_pid:
+            key: Any = line[body:cd + 17]
+            entry = agg.get(key)
+            return key, entry if entry is not None else self._message_entry(agg, key, stamp, line, path, lineno)
+        # attribute now (cached per process), so the aggregate keys on the subject, not on the pid
+        c = line.find(b" comm=", body, cd)
+        if c < 0:
+            return None, None
+        p = line.find(b" pid=", body, c)
+        ip = line.find(b" ip=", c, cd)
+        end = ip if ip >= 0 else cd
+        who = (line[p + 5:c] if p >= 0 else b"", line[c:end])
+        subject = self._raw_subjects.get(who, _MISSING)
+        if subject is _MISSING:
+            subject = self._raw_subject(who)
+        key = (line[c:end], line[cd + 6:cd + 17], subject)
+        entry = agg.get(key)
+        if entry is None:
+            info = _message_fields(line[body:cd + 17])
+            if info is None:
+                return key, None
+            arch, number, code, exe, comm, _pid = info
+            entry = agg[key] = [0, _stamp_ms(stamp) if stamp else _journal_ms(line), path, lineno,
+                                arch, number, code, exe, comm, subject]
+        return key, entry
+
+    def _message_entry(self, agg: Dict[Any, list], key: bytes, stamp: Optional[bytes], line: bytes, path: str,
+                       lineno: int) -> Optional[list]:
+        """A new entry for an undecoded MESSAGE key (count 0), or None if the key does not decode."""
+        info = _message_fields(key)
+        if info is None:
+            return None
+        if len(agg) >= _RAW_LIMIT:
+            self._resolve()  # the raw key names the process and call site: bound their number
+        arch, number, code, exe, comm, _pid = info
+        entry = agg[key] = [0, _stamp_ms(stamp) if stamp else _journal_ms(line), path, lineno,
+                            arch, number, code, exe, comm, self._subject(None, exe, comm)]
+        return entry
 
     def _journal_serial_epoch(self, line: bytes, serial: int, stamp: Optional[bytes]) -> _Epoch:
         b = line.find(b'"_BOOT_ID":"')
@@ -1065,12 +1101,12 @@ class AuditCollector:
         subject = cache[key] = self.subject_for(pid, exe, comm)
         return subject
 
-    def _raw_subject(self, who: tuple, from_message: bool) -> Optional[str]:
+    def _raw_subject(self, who: tuple) -> Optional[str]:
         """subject_for() for the fast paths' undecoded (pid, comm= exe=) or (pid, exe, comm) slices."""
         if len(self._raw_subjects) >= _SUBJECT_CACHE_LIMIT:
             self._raw_subjects.clear()
         pid = _int(who[0].decode("ascii", "replace")) if who[0] else None
-        if from_message:
+        if len(who) == 2:
             try:
                 text = json.loads(b'"' + who[1] + b'"')
             except ValueError:
@@ -1099,8 +1135,9 @@ class AuditCollector:
     # -- resolving ---------------------------------------------------------------------------------
     def _resolve(self) -> None:
         for source, raw in self._raw.items():
-            for key, (count, first, path, lineno) in raw.message.items():
-                self._fold_message(source, key, count, first, path, lineno)
+            for count, first, path, lineno, arch, number, code, exe, comm, subject in raw.message.values():
+                if count:  # entries made for a record that then was a duplicate stay at 0
+                    self._fold(source, arch, number, code, exe, comm, subject, count, first, path, lineno)
             raw.message.clear()
             for key, (count, first, path, lineno) in raw.fields.items():
                 self._fold_fields(source, key, count, first, path, lineno)
@@ -1110,30 +1147,6 @@ class AuditCollector:
                     subject = self._subject(None, exe, comm)
                 self._fold(source, arch, number, code, exe, comm, subject, count, first, path, lineno)
             raw.parsed.clear()
-
-    def _fold_message(self, source: str, key: tuple, count: int, first: Optional[int], path: str,
-                      lineno: int) -> None:
-        if isinstance(key, bytes):
-            body, code_raw, attributed = key, b"0x7ffc0000", None
-        elif len(key) == 2:
-            (body, code_raw), attributed = key, None
-        else:
-            body, code_raw, attributed = key
-        try:
-            text = json.loads(b'"' + body + b'"')
-        except ValueError:
-            text = body.decode("utf-8", "backslashreplace")
-        fields = _parse_kv(text)
-        arch = _int(fields.get("arch"), 16)
-        number = _int(fields.get("syscall"))
-        code = _int(code_raw.split(b'"', 1)[0].decode("ascii", "replace"), 16)
-        if arch is None or number is None or code is None:
-            self._unreadable(source, count, path, lineno)
-            return
-        exe = decode_untrusted(fields.get("exe"))
-        comm = decode_untrusted(fields.get("comm"))
-        subject = attributed if self.subject_for is not None else self._subject(None, exe, comm)
-        self._fold(source, arch, number, code, exe, comm, subject, count, first, path, lineno)
 
     def _fold_fields(self, source: str, key: tuple, count: int, first: Optional[int], path: str,
                      lineno: int) -> None:
@@ -1223,6 +1236,66 @@ def _journal_ms(line: bytes) -> Optional[int]:
         return None
 
 
+def _id_needle_block(start: int, size: int) -> List[bytes]:
+    digits = '"\n"_AUDIT_ID":"'.join(map(str, range(start, start + size)))
+    return ('"_AUDIT_ID":"' + digits + '"').encode().split(b"\n")
+
+
+def _id_blocks(start: int) -> Iterator[List[bytes]]:
+    size = 16  # small at first: a run may end soon (other record types in between, a new boot)
+    while True:
+        yield _id_needle_block(start, size)
+        start += size
+        size = 1024
+
+
+def _id_needles(start: int) -> Callable[[], bytes]:
+    """next() of the '"_AUDIT_ID":"N"' needles from start on, made in blocks (cheaper than one % each)."""
+    return itertools.chain.from_iterable(_id_blocks(start)).__next__
+
+
+def _object_line(line: bytes) -> bool:
+    """Whether line looks whole: '{' to '"}' or ']}' (journalctl's last value is a string or an array).
+    Catches cut-off lines; garbage inside a line is not looked for (journalctl does not write it)."""
+    text = line.strip(b" \t\r\n\x1e")
+    return text[:1] == b"{" and text[-2:] in (b'"}', b"]}")
+
+
+def _audit_id(line: bytes) -> int:
+    """The _AUDIT_ID of a journal line, -1 if it has none as a plain string."""
+    s = line.find(b'"_AUDIT_ID":"')
+    if s < 0:
+        return -1
+    s += 13
+    q = line.find(b'"', s)
+    try:
+        return int(line[s:q]) if q > s else -1
+    except ValueError:
+        return -1
+
+
+def _message_fields(key: bytes) -> Optional[Tuple[int, int, int, Optional[str], Optional[str], Optional[int]]]:
+    """(arch, nr, code, exe, comm, pid) of an undecoded MESSAGE slice "... code=0x7ffc0000"...", or None when
+    the slice is not provably inside MESSAGE (an unescaped quote before the code, no quote after it) or a
+    field is unreadable: the line then takes json.loads."""
+    i = key.find(b" code=")
+    q = key.find(b'"', i + 6)
+    if i < 0 or q < 0:
+        return None
+    try:
+        text = json.loads(b'"' + key[:i] + b'"')
+    except ValueError:
+        return None
+    fields = _parse_kv(text)
+    arch = _int(fields.get("arch"), 16)
+    number = _int(fields.get("syscall"))
+    code = _int(key[i + 6:q].decode("ascii", "replace"), 16)
+    if arch is None or number is None or code is None:
+        return None
+    return (arch, number, code, decode_untrusted(fields.get("exe")), decode_untrusted(fields.get("comm")),
+            _int(fields.get("pid")))
+
+
 def _stamp_ms(stamp: bytes) -> Optional[int]:
     """b"1795367036.883" (the audit(SEC.MS:SERIAL) stamp) in milliseconds."""
     sec, _, ms = stamp.partition(b".")
@@ -1251,15 +1324,10 @@ def _resume(head: bytes, handle: BinaryIO) -> Iterator[bytes]:
     """The lines of head (already read for detection) followed by the rest of handle; no seek needed."""
     parts = head.split(b"\n")
     tail = parts.pop()
-    for part in parts:
-        yield part + b"\n"
-    for line in handle:
-        if tail:
-            line = tail + line
-            tail = b""
-        yield line
+    lines = [part + b"\n" for part in parts]
     if tail:
-        yield tail
+        lines.append(tail + handle.readline())
+    return itertools.chain(lines, handle)  # the file's own iterator after that: no generator per line
 
 
 def _chain(head: List[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
