@@ -53,3 +53,12 @@ def processes_mentioning(text: str) -> List[int]:
         if text in cmdline and int(entry) != os.getpid():
             pids.append(int(entry))
     return pids
+
+
+def exited(pid: int) -> bool:
+    """True once pid is gone or a zombie (an exited child its parent has not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from guest_fixtures import guest_or_skip, processes_mentioning
+from guest_fixtures import exited, guest_or_skip, processes_mentioning
 
 pytestmark = pytest.mark.qemu
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,19 +25,11 @@ WORKLOADS = ROOT / "tests" / "qemu" / "workloads"
 def wait_gone(text: str, timeout: float = 30.0) -> list:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        alive = [p for p in processes_mentioning(text) if not _zombie(p)]
+        alive = [p for p in processes_mentioning(text) if not exited(p)]
         if not alive:
             return []
         time.sleep(0.5)
     return alive
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def base_args(built, out: Path, tmp_path: Path):

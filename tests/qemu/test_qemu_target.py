@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from guest_fixtures import guest_or_skip, processes_mentioning
+from guest_fixtures import exited, guest_or_skip, processes_mentioning
 
 from seccomp_py.target import BootError, QemuTarget, SshTarget
 
@@ -28,17 +28,9 @@ def wait_gone(pids, timeout=15.0) -> list:
     deadline = time.monotonic() + timeout
     alive = list(pids)
     while alive and time.monotonic() < deadline:
-        alive = [pid for pid in alive if os.path.exists(f"/proc/{pid}") and not _zombie(pid)]
+        alive = [pid for pid in alive if not exited(pid)]
         time.sleep(0.2)
     return alive
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
