@@ -687,11 +687,16 @@ class AuditCollector:
             if m >= 0 and fast and line.find(nxt_text) >= 0:
                 cd = line.find(b" code=", m)
                 # an object as journalctl writes it, not cut off: {..."}\n
-                if cd > 0 and line[-2] == 125 and line[-3] == 34 and line[-1] == 10 and line[0] == 123:
+                if cd > 0 and line[-3:] == b'"}\n' and line[0] == 123:
                     key = line[m + 19:cd + 17]
                     entry = agg.get(key)
-                    if entry is None:
-                        entry = self._message_entry(agg, key, None, line, path, lineno)
+                    if entry is not None:
+                        entry[0] += 1
+                        fast_kept += 1
+                        nxt += 1
+                        nxt_text = next_needle()
+                        continue
+                    entry = self._message_entry(agg, key, None, line, path, lineno)
                     if entry is not None:
                         entry[0] += 1
                         fast_kept += 1
@@ -1236,17 +1241,22 @@ def _journal_ms(line: bytes) -> Optional[int]:
         return None
 
 
-def _id_needle_block(start: int, size: int) -> List[bytes]:
-    digits = '"\n"_AUDIT_ID":"'.join(map(str, range(start, start + size)))
-    return ('"_AUDIT_ID":"' + digits + '"').encode().split(b"\n")
+_ID_TAILS = [b"%03d\"" % n for n in range(1000)]
 
 
 def _id_blocks(start: int) -> Iterator[List[bytes]]:
-    size = 16  # small at first: a run may end soon (other record types in between, a new boot)
+    """The needles in blocks: the first 16 one by one (a run may end soon: other record types in
+    between, a new boot), then per thousand, a common head plus the three last digits."""
+    for serial in range(start, start + 16):
+        yield [_ID_NEEDLE % serial]
+    start += 16
+    while start < 1000:
+        yield [_ID_NEEDLE % start]
+        start += 1
     while True:
-        yield _id_needle_block(start, size)
-        start += size
-        size = 1024
+        head = b'"_AUDIT_ID":"%d' % (start // 1000)
+        yield list(map(head.__add__, _ID_TAILS[start % 1000:]))
+        start += 1000 - start % 1000
 
 
 def _id_needles(start: int) -> Callable[[], bytes]:
