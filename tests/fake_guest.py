@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -68,6 +69,7 @@ class FakeGuest:
         self.lag_polls = 0  # sentinel records become visible only after this many polls
         self.disconnect_on: Optional[str] = None  # raise ConnectionLost on a command containing this
         self.polls = 0
+        self.workload_seconds = 0.0  # each workload takes this long (the profiler's journal prefetch runs meanwhile)
         self._visible_after: Dict[int, int] = {}
         # seccomp_py.log=<boot_log> on the kernel command line: the generator armed these units at boot,
         # and they started (their start-up logged) before anyone connected.
@@ -316,6 +318,8 @@ class FakeGuest:
         return 127, "", f"fake guest: unknown script {script[:60]}"
 
     def _workload(self, text: str) -> tuple:
+        if self.workload_seconds:
+            time.sleep(self.workload_seconds)
         for unit in re.findall(r"drive (\S+)", text):
             if unit in self.services:
                 if not self.drive(unit):

@@ -373,3 +373,14 @@ def test_profile_for_bitbake_boots_once_and_writes_outputs(tmp_path, monkeypatch
     assert (out / "profile.json").is_file() and (out / "report.md").is_file() and (out / "audit-records.json").is_file()
     assert outcome.report_path == str(out / "report.md")
     assert json.loads((out / "report.json").read_text())["timings"]["boot"] == 12.5
+
+
+def test_journal_is_read_while_workloads_run(tmp_path):
+    target = guest()
+    target.workload_seconds = 0.3
+    result = run(target, tmp_path, prefetch_interval=0.05)
+    assert result.converged and not result.incomplete
+    assert set(result.profile.syscalls("nginx.service", "x86_64")) == expected(NGINX)
+    # polls happened during the workloads (more than one catch-up poll per round)
+    assert result.report["journal"]["polls"] > 2 * len(result.report["iterations"]), result.report["journal"]
+    assert result.report["loss"]["serial_gaps"] == 0

@@ -37,6 +37,7 @@ import re
 import shlex
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -200,6 +201,9 @@ class ProfileConfig:
     allow_loss: bool = False
     restore: bool = True
     sample_interval: float = 0.3
+    # Read the journal in the background this often while workloads run (0: only after them), so the
+    # end of a round waits for the last records only; journalctl's own output is slow on TCG guests.
+    prefetch_interval: float = 1.0
     trace_buffer_kb: int = 4096
     host_env: Dict[str, str] = field(default_factory=dict)
     known: Dict[str, Set[str]] = field(default_factory=dict)  # unit -> names to start from (silenced)
@@ -408,6 +412,7 @@ class Profiler:
         self.sentinel: Optional[jr.Sentinel] = None
         self.interrupted = False
         self.records_file = None
+        self._prefetched: List[bytes] = []
         self.initially_active: Dict[str, bool] = {}
         self.error: Optional[str] = None
         self.converged = False
@@ -560,7 +565,7 @@ class Profiler:
             self._arm(round_)
         round_.seconds["arm"] = time.monotonic() - started
         started = time.monotonic()
-        with self.progress.phase("workload", f"round {round_.number}"):
+        with self.progress.phase("workload", f"round {round_.number}"), self._prefetching():
             self._run_workloads(round_)
         round_.seconds["workload"] = time.monotonic() - started
         started = time.monotonic()
@@ -709,6 +714,32 @@ class Profiler:
         return host_workload_env(self.config.host_env, self.host_address, self.forwarded)
 
     # -- collection -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _prefetching(self):
+        """Poll the audit reader in a thread while the body runs; _collect() takes the lines first.
+        A failed poll only ends the prefetch: _collect()'s own poll reports the problem."""
+        interval = self.config.prefetch_interval
+        reader = self.audit_reader
+        if interval <= 0 or reader is None:
+            yield
+            return
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    self._prefetched.extend(reader.poll())
+                except Exception:  # reported by the next poll, in _collect()
+                    return
+
+        thread = threading.Thread(target=loop, name="seccomp-py-journal-prefetch", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def _collect(self, round_: RoundResult) -> None:
         assert self.audit_reader is not None and self.notice_reader is not None and self.sentinel is not None
         sentinel = self.sentinel
@@ -717,8 +748,10 @@ class Profiler:
         records: List[AuditRecord] = []
         found = False
         delay = 0.3
+        prefetched, self._prefetched = self._prefetched, []
         while True:
-            lines = self.audit_reader.poll()
+            lines = prefetched + self.audit_reader.poll()
+            prefetched = []
             self.counts["audit_entries"] += len(lines)
             self._save_records(lines)
             for record in self.collector.records(lines, "journal-json", "journal"):
