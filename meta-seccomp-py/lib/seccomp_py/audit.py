@@ -90,6 +90,7 @@ MAX_WARNINGS = 200
 _INTERVAL_LIMIT = 4096  # serial ranges kept per boot before the oldest half is folded into counters
 _SUBJECT_CACHE_LIMIT = 65536
 _TEXT_EPOCH_LIMIT = 64
+_SPAN_SLACK_MS = 10_000  # journald's receive time may lag the audit stamp; a reboot takes longer
 _MISSING = object()
 
 
@@ -196,10 +197,11 @@ _INF = float("inf")
 
 
 class _Epoch:
-    """The serials seen in one boot, as sorted [start, end] ranges (SECCOMP and other types apart)."""
+    """The serials seen in one boot, as sorted [start, end] ranges (SECCOMP and other types apart), and
+    the span of audit stamps (ms) they came with, which places records of inputs without a boot id."""
 
-    __slots__ = ("floor", "folded_gaps", "folded_missing", "folded_ranges", "max_serial", "max_ts",
-                 "other", "seccomp")
+    __slots__ = ("boot_ms", "floor", "folded_gaps", "folded_missing", "folded_ranges", "max_serial", "max_ts",
+                 "min_serial", "min_ts", "other", "seccomp")
 
     def __init__(self) -> None:
         self.seccomp: List[List[int]] = []
@@ -209,13 +211,40 @@ class _Epoch:
         self.folded_missing = 0
         self.folded_ranges: List[Tuple[int, int]] = []
         self.max_serial = -1
+        self.min_serial: Optional[int] = None
         self.max_ts: Optional[int] = None  # milliseconds
+        self.min_ts: Optional[int] = None
+        self.boot_ms: Optional[int] = None  # when the boot started (journal: realtime - monotonic)
 
     def note_ts(self, serial: int, ts: Optional[int]) -> None:
         if serial > self.max_serial:
             self.max_serial = serial
-        if ts is not None and (self.max_ts is None or ts > self.max_ts):
+        if self.min_serial is None or serial < self.min_serial:
+            self.min_serial = serial
+        if ts is not None:
+            if self.max_ts is None or ts > self.max_ts:
+                self.max_ts = ts
+            if self.min_ts is None or ts < self.min_ts:
+                self.min_ts = ts
+
+    def note_end(self, serial: int, ts: Optional[int]) -> None:
+        """Extend the span to a later serial and stamp (a run the journal fast path read)."""
+        if serial > self.max_serial:
+            self.max_serial = serial
+        if ts is not None and self.max_ts is not None and ts > self.max_ts:
             self.max_ts = ts
+
+    def holds(self, serial: int, ts: Optional[int]) -> bool:
+        """Whether a record stamped ts with this serial belongs to this boot: its stamp lies in the span
+        (boots do not overlap in time), or just outside it with the serial on the matching side."""
+        if ts is None or self.min_ts is None or self.max_ts is None or self.min_serial is None:
+            return False
+        if ts < self.min_ts:
+            start = self.min_ts if self.boot_ms is None else min(self.boot_ms, self.min_ts)
+            return ts >= start - _SPAN_SLACK_MS and serial <= self.min_serial
+        if ts > self.max_ts:
+            return ts <= self.max_ts + _SPAN_SLACK_MS and serial >= self.max_serial
+        return True
 
 
 def _insert(ranges: List[List[int]], serial: int) -> bool:
@@ -269,11 +298,24 @@ class SerialTracker:
         self.late = 0  # serials below a folded floor (treated as already seen)
 
     def epoch(self, boot: Optional[str], serial: int, ts: Optional[int]) -> _Epoch:
+        """The boot a record belongs to. One boot is one epoch across every input and format, so the
+        same record read from the journal and from dmesg (or audit.log, syslog) counts once."""
         if boot:
             epoch = self.boots.get(boot)
             if epoch is None:
-                epoch = self.boots[boot] = _Epoch()
+                # a boot first seen without its id (dmesg read before the journal): name it now
+                for text in reversed(self.text_epochs):
+                    if text.holds(serial, ts):
+                        self.text_epochs.remove(text)
+                        epoch = text
+                        break
+                else:
+                    epoch = _Epoch()
+                self.boots[boot] = epoch
             return epoch
+        for epoch in self.boots.values():
+            if epoch.holds(serial, ts):
+                return epoch
         # Without a boot id: serials and stamps both grow within a boot, so a lower serial with a
         # later stamp than everything seen so far starts a new boot.
         for epoch in reversed(self.text_epochs):
@@ -791,6 +833,7 @@ class AuditCollector:
                 else:
                     if run is not None:
                         run[1] = nxt - 1
+                        epoch.note_end(nxt - 1, _journal_ms(line))  # the fast path does not note stamps
                     epoch = self._journal_serial_epoch(line, serial, stamp)
                     fresh = tracker.add(epoch, serial, True)
                     run = epoch.seccomp[-1] if epoch.seccomp else None
@@ -822,6 +865,7 @@ class AuditCollector:
             # everything else takes the generic path
             if run is not None:
                 run[1] = nxt - 1
+                epoch.note_end(nxt - 1, _journal_ms(line))
             self._journal_epoch = epoch
             if self._journal_line_slow(line, path, lineno, want=False) is False:
                 if first_bad is None:
@@ -835,6 +879,7 @@ class AuditCollector:
             next_needle = _id_needles(nxt + 1)
         if run is not None:
             run[1] = nxt - 1
+            epoch.note_end(nxt - 1, _journal_ms(line))  # the last line: no earlier than the last record
         self._journal_epoch = epoch
         kept += fast_kept
         stats.records += kept
@@ -896,7 +941,11 @@ class AuditCollector:
     def _journal_serial_epoch(self, line: bytes, serial: int, stamp: Optional[bytes]) -> _Epoch:
         b = line.find(b'"_BOOT_ID":"')
         boot = line[b + 12:line.find(b'"', b + 12)].decode("ascii", "replace") if b >= 0 else None
-        return self._epoch(boot, serial, _stamp_ms(stamp) if stamp else _journal_ms(line))
+        epoch = self._epoch(boot, serial, _stamp_ms(stamp) if stamp else _journal_ms(line))
+        if boot and epoch.boot_ms is None:
+            epoch.boot_ms = _boot_ms(_journal_field(line, b'"__REALTIME_TIMESTAMP":"'),
+                                     _journal_field(line, b'"__MONOTONIC_TIMESTAMP":"'))
+        return epoch
 
     def _epoch(self, boot: Optional[str], serial: int, ms: Optional[int]) -> _Epoch:
         epoch = self._serials.epoch(boot or None, serial, ms)
@@ -927,6 +976,11 @@ class AuditCollector:
 
     def _journal_object(self, obj: Dict[str, Any], path: str, lineno: int, want: bool) -> Optional[AuditRecord]:
         boot = _jtext(obj.get("_BOOT_ID"))
+        if boot:
+            epoch = self._serials.boots.get(boot)
+            if epoch is not None and epoch.boot_ms is None:
+                epoch.boot_ms = _boot_ms(_jtext(obj.get("__REALTIME_TIMESTAMP")),
+                                         _jtext(obj.get("__MONOTONIC_TIMESTAMP")))
         message = _jtext(obj.get("MESSAGE"))
         audit_type = _int(_jtext(obj.get("_AUDIT_TYPE")))
         serial = _int(_jtext(obj.get("_AUDIT_ID")))
@@ -1304,6 +1358,22 @@ def _message_fields(key: bytes) -> Optional[Tuple[int, int, int, Optional[str], 
         return None
     return (arch, number, code, decode_untrusted(fields.get("exe")), decode_untrusted(fields.get("comm")),
             _int(fields.get("pid")))
+
+
+def _journal_field(line: bytes, needle: bytes) -> Optional[bytes]:
+    i = line.find(needle)
+    if i < 0:
+        return None
+    i += len(needle)
+    return line[i:line.find(b'"', i)]
+
+
+def _boot_ms(realtime_us: Any, monotonic_us: Any) -> Optional[int]:
+    """When the boot started, from one journal entry's __REALTIME_TIMESTAMP and __MONOTONIC_TIMESTAMP."""
+    try:
+        return (int(realtime_us) - int(monotonic_us)) // 1000
+    except (TypeError, ValueError):
+        return None
 
 
 def _stamp_ms(stamp: bytes) -> Optional[int]:

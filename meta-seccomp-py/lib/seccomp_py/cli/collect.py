@@ -18,6 +18,10 @@ FORMATS = ("auto", *AUDIT_FORMATS, *STRACE_FORMATS)
 
 
 def setup_parser(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("Several inputs of the same boot in any formats (journal JSON with both transports, "
+                     "dmesg/kmsg, syslog, audit.log) count each SECCOMP record once: a record is its boot plus "
+                     "its audit serial. Inputs without a boot id (dmesg, syslog, audit.log) are placed in a boot "
+                     "by their audit(SEC.MS:SERIAL) stamps; the count goes to the input read first.")
     parser.add_argument("-i", "--input", action="append", required=True, metavar="FILE",
                         help="input file (repeatable; '-' reads standard input)")
     parser.add_argument("-f", "--format", choices=FORMATS, default="auto",
