@@ -732,13 +732,8 @@ class AuditCollector:
                 if cd > 0 and line[-3:] == b'"}\n' and line[0] == 123:
                     key = line[m + 19:cd + 17]
                     entry = agg.get(key)
-                    if entry is not None:
-                        entry[0] += 1
-                        fast_kept += 1
-                        nxt += 1
-                        nxt_text = next_needle()
-                        continue
-                    entry = self._message_entry(agg, key, None, line, path, lineno)
+                    if entry is None:
+                        entry = self._message_entry(agg, key, None, line, path, lineno)
                     if entry is not None:
                         entry[0] += 1
                         fast_kept += 1
