@@ -254,8 +254,12 @@ class FakeGuest:
 
     def _shell(self, script: str, args: List[str], input_data) -> tuple:
         if "uname -m" in script and "actions_logged" in script and "machine=" not in script:
-            return 0, (f"{self.abi.name}\n6.1.0-fake\n{self.systemd}\n{self.actions_logged}\n"
-                       f"{'disarmed' if DONE_FLAG in self.files else '-'}\n"), ""
+            out = (f"{self.abi.name}\n6.1.0-fake\n{self.systemd}\n{self.actions_logged}\n"
+                   f"{'disarmed' if DONE_FLAG in self.files else '-'}\n")
+            if len(args) > 2:  # systemctl show of the units asked for, in the same round trip
+                out += "### seccomp-py units\n" + self._systemctl(["show", "--property=" + args[1], "--",
+                                                                     *args[2:]])[1]
+            return 0, out, ""
         if "machine=" in script:  # doctor facts
             return 0, (f"machine={self.abi.name}\nkernel=6.1.0\nsystemd={self.systemd}\n"
                        f"actions_logged={self.actions_logged}\nactions_avail={self.actions_logged}\n"
@@ -311,6 +315,12 @@ class FakeGuest:
             unit = args[-1]
             self.transient.pop(unit, None)
             return 0, "", ""
+        if "### seccomp-py cursor" in script:  # PREPARE_SCRIPT: stale clean-up, tools.sh, trace, cursor
+            workdir, name = args[1], args[2]
+            self.files[f"{workdir}/tools.sh"] = input_data if isinstance(input_data, bytes) else input_data.encode()
+            trace = self._tools("trace-setup", [name])[1] if name != "-" else ""
+            cursor = self._journalctl(["--show-cursor"])[1]
+            return 0, f"### seccomp-py trace\n{trace}### seccomp-py cursor\n{cursor}", ""
         if "/run/seccomp-py/*" in script:  # stale cleanup
             return 0, "", ""
         if script.startswith('cat -- "$1"'):

@@ -93,8 +93,23 @@ for t in /sys/kernel/tracing /sys/kernel/debug/tracing; do
 done
 [ -n "$reload" ] && systemctl daemon-reload
 echo $found
+"""
+
+# Everything before the first round in one round trip (each costs a fraction of a second on TCG): the
+# stale clean-up (its output first), the helper script from stdin, the trace instance (trace-setup's
+# output), the journal's tail cursor. args: WORKDIR TRACE_NAME|- BUFFER_KB
+PREPARE_SCRIPT = STALE_CLEANUP + r"""
+dir=$1; name=$2; kb=$3
+mkdir -p -- "$dir" && cat > "$dir/tools.sh.tmp" && chmod 755 "$dir/tools.sh.tmp" &&
+    mv -f -- "$dir/tools.sh.tmp" "$dir/tools.sh" || exit 3
+echo "### seccomp-py trace"
+[ "$name" = - ] || sh "$dir/tools.sh" trace-setup "$name" "$kb"
+echo "### seccomp-py cursor"
+journalctl --no-pager -q -n 0 --show-cursor
 exit 0
 """
+TRACE_MARKER = "### seccomp-py trace"
+CURSOR_MARKER = "### seccomp-py cursor"
 
 
 # Calls a service makes that log mode cannot show, added next to the call that reveals them.
@@ -340,6 +355,7 @@ class TargetFacts:
     actions_logged: str = ""
     tracefs: bool = False
     boot_log_disarmed: bool = False  # a profiler run moved past the boot round (bootarm.DONE_FLAG)
+    units: Dict[str, Dict[str, str]] = field(default_factory=dict)  # systemctl show, when asked for
 
 
 def systemd_version_of(text: str) -> int:
@@ -350,18 +366,26 @@ def systemd_version_of(text: str) -> int:
     return 0
 
 
-def probe_target(remote: Remote) -> TargetFacts:
-    """uname, systemd version, seccomp actions_logged, the boot-arming flag in one round trip."""
+UNITS_MARKER = "### seccomp-py units"
+
+
+def probe_target(remote: Remote, units: Sequence[str] = (), props: Sequence[str] = ()) -> TargetFacts:
+    """uname, systemd version, seccomp actions_logged, the boot-arming flag and `systemctl show` of units
+    (facts.units) in one round trip."""
     script = ("uname -m; uname -r; systemctl --version | head -n1; "
               "cat /proc/sys/kernel/seccomp/actions_logged 2>/dev/null || echo '?'; "
-              f"[ -e {bootarm.DONE_FLAG} ] && echo disarmed || echo -")
-    result = remote.run(["sh", "-c", script], timeout=60, check=True)
-    lines = [*result.stdout.splitlines(), "", "", "", "", ""]
+              f"[ -e {bootarm.DONE_FLAG} ] && echo disarmed || echo -; "
+              f'[ "$#" -gt 1 ] || exit 0; echo "{UNITS_MARKER}"; p=$1; shift; '
+              'systemctl show --property="$p" -- "$@"')
+    result = remote.run(["sh", "-c", script, "sh", ",".join(["Id", *props]), *units], timeout=60, check=True)
+    head, _, shown = result.stdout.partition(UNITS_MARKER)
+    lines = [*head.splitlines(), "", "", "", "", ""]
     from .syscalls import host_abi
 
     facts = TargetFacts(machine=lines[0].strip(), kernel=lines[1].strip(),
                         systemd_version=systemd_version_of(lines[2].replace("systemd", " ")),
                         actions_logged=lines[3].strip(), boot_log_disarmed=lines[4].strip() == "disarmed")
+    facts.units = parse_show_blocks(shown, units)
     try:
         facts.abi = host_abi(facts.machine).name
     except SeccompPyError as exc:
@@ -413,6 +437,7 @@ class Profiler:
         self.interrupted = False
         self.records_file = None
         self._prefetched: List[bytes] = []
+        self.tail_cursor: Optional[str] = None  # the journal's end before the first round
         self.initially_active: Dict[str, bool] = {}
         self.error: Optional[str] = None
         self.converged = False
@@ -491,7 +516,8 @@ class Profiler:
     # -- preflight -------------------------------------------------------------------------------
     def _preflight(self) -> None:
         self.progress.status("probing the target")
-        self.facts = probe_target(self.remote)
+        self.facts = probe_target(self.remote, self.config.units,
+                                  ["LoadState", "ActiveState", "ControlGroup", "Slice", "DropInPaths"])
         if self.facts.systemd_version and self.facts.systemd_version < MIN_SYSTEMD:
             raise PreflightFailed(f"systemd {self.facts.systemd_version} on the target has no SystemCallLog= "
                                   f"(needs {MIN_SYSTEMD} or later)")
@@ -500,8 +526,7 @@ class Profiler:
                 f"the kernel does not log the seccomp 'log' action (actions_logged: "
                 f"{self.facts.actions_logged or 'missing'}); fix: echo '{self.facts.actions_logged} log' > "
                 f"/proc/sys/kernel/seccomp/actions_logged (run 'seccomp-py doctor' for all checks)")
-        shown = self.remote.show_units(self.config.units, ["LoadState", "ActiveState", "ControlGroup", "Slice",
-                                                           "DropInPaths"]) if self.config.units else {}
+        shown = self.facts.units
         for unit in self.config.units:
             props = shown[unit]
             self.initially_active[unit] = props.get("ActiveState") in ("active", "reloading", "activating")
@@ -523,16 +548,22 @@ class Profiler:
     def _prepare_remote(self) -> None:
         self.progress.status("uploading scripts")
         remote = self.remote
-        stale = remote.run(["sh", "-c", STALE_CLEANUP], timeout=120)
-        if stale.stdout.strip():
-            self.notes.append("removed leftovers of an earlier, interrupted run: " + " ".join(stale.stdout.split()))
+        trace_name = f"seccomp-py-{self.token}" if self.config.attribution != "sampling" else "-"
+        result = remote.run(["sh", "-c", PREPARE_SCRIPT, "sh", remote.workdir, trace_name,
+                             str(self.config.trace_buffer_kb)], input=TOOLS_SCRIPT.encode(), timeout=120)
+        stale, _, rest = result.stdout.partition(TRACE_MARKER)
+        trace_out, _, cursor_out = rest.partition(CURSOR_MARKER)
+        if stale.strip():
+            self.notes.append("removed leftovers of an earlier, interrupted run: " + " ".join(stale.split()))
         self.remote_ready = True
-        remote.install(remote.tools, TOOLS_SCRIPT, 0o755)
+        if not result.ok:
+            raise ProfilingError(f"could not prepare {remote.workdir} on the target (exit {result.status}): "
+                                 f"{first_line(result.stderr)}")
+        self.tail_cursor = jr.parse_show_cursor(cursor_out)
         self.workloads.upload()
         instance = ""
-        if self.config.attribution != "sampling":
-            result = remote.tool("trace-setup", f"seccomp-py-{self.token}", str(self.config.trace_buffer_kb))
-            instance = result.stdout.strip().splitlines()[-1] if result.ok and result.stdout.strip() else ""
+        if trace_name != "-":
+            instance = trace_out.strip().splitlines()[-1] if trace_out.strip() else ""
             if self.config.attribution == "trace" and not instance.startswith("/"):
                 raise PreflightFailed("--attribution trace: the target has no tracefs instances with the "
                                       "sched_process_fork and cgroup_attach_task events")
@@ -549,7 +580,7 @@ class Profiler:
 
     def _start_journal(self) -> None:
         run = jr.target_runner(self.target)
-        cursor = jr.journal_tail_cursor(run)
+        cursor = self.tail_cursor
         if cursor is None:
             raise PreflightFailed("journalctl on the target printed no cursor; is journald running?")
         if self.boot_armed:
