@@ -188,3 +188,17 @@ def test_exec_pids_from_systemctl_show():
     assert exec_pids(blocks["nginx.service"]) == [253, 258, 260]
     assert exec_pids(blocks["redis-server.service"]) == [181]
     assert exec_pids({"ExecMainPID": "0"}) == []
+
+
+@pytest.mark.parametrize("path, armed", [
+    ("/run/systemd/generator/nginx.service.d/50-seccomp-log.conf", True),
+    ("/usr/lib/systemd/system/nginx.service.d/50-seccomp-log.conf", True),  # baked: SECCOMP_MODE = "log"
+    ("/lib/systemd/system/nginx.service.d/50-seccomp-log.conf", True),
+    ("/run/systemd/system/nginx.service.d/50-seccomp-log.conf", False),  # the profiler's own, maybe stale
+    ("/usr/lib/systemd/system/nginx.service.d/50-seccomp.conf", False),  # an enforcing filter
+    ("/usr/lib/systemd/system/redis.service.d/50-seccomp-log.conf", False),
+])
+def test_boot_armed_by_generator_or_baked_dropin(path, armed):
+    props = {"DropInPaths": f"/usr/lib/systemd/system/nginx.service.d/10-hardening.conf {path}"}
+    assert bootarm.boot_armed("nginx.service", props, disarmed=False) is armed
+    assert bootarm.boot_armed("nginx.service", props, disarmed=True) is False

@@ -5,6 +5,8 @@ A profiling image (packagegroup-seccomp-profiling) ships the systemd generator
 units with ``seccomp_py.log=a.service,b.service``, the generator writes a log-everything drop-in for
 each of them under /run/systemd/generator/ before any unit starts, so they run in log mode from their
 very first start. QemuTarget boots are the natural user: the profiler adds the arguments itself.
+A Yocto profiling image (SECCOMP_MODE = "log") bakes the same drop-in into the unit folder; either way
+the profiler sees it in the unit's DropInPaths and treats the time since boot as its first round.
 
 Why: on a TCG guest every daemon-reload costs seconds, and the first start after boot is the one
 the product really makes (first-boot set-up paths included). The profiler's first round then only
@@ -92,7 +94,15 @@ def kernel_args_for_qemuboot(qemuboot: str, units: Iterable[str]) -> List[str]:
     return kernel_args(units, abi_of_qemu_system(QemuBootConfig.load(qemuboot).system_name))
 
 
+# Where a log-everything drop-in of this name arms a unit from boot: the generator's folder, and the
+# unit folders a profiling image bakes it into (seccomp.bbclass with SECCOMP_MODE = "log").
+# /run/systemd/system is not one: that is the profiler's own, possibly stale, runtime drop-in.
+BOOT_DROPIN_DIRS = (GENERATOR_DIR, "/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+
+
 def boot_armed(unit: str, props: Mapping[str, str], disarmed: bool) -> bool:
-    """Whether systemd loaded the generator's drop-in for unit (so any start since boot logs every
-    call), and no profiler run has moved past the boot round yet."""
-    return not disarmed and generator_dropin(unit) in props.get("DropInPaths", "").split()
+    """Whether systemd loaded a log-everything drop-in for unit from boot on (the generator's, or one
+    baked into a profiling image), so any start since boot logged every call, and no profiler run has
+    moved past the boot round yet."""
+    loaded = props.get("DropInPaths", "").split()
+    return not disarmed and any(f"{folder}/{unit}.d/{DROPIN_NAME}" in loaded for folder in BOOT_DROPIN_DIRS)
