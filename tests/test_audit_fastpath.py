@@ -162,9 +162,12 @@ def test_message_only_lines_and_field_only_lines():
     message_only = {k: v for k, v in base.items() if not k.startswith("_AUDIT_FIELD_") and k not in ("_EXE", "_COMM")}
     fields_only = {k: v for k, v in base.items() if k != "MESSAGE"}
     lines = [encode(dict(message_only, _AUDIT_ID="100")), encode(dict(fields_only, _AUDIT_ID="101")),
-             encode(dict(message_only, _AUDIT_ID="102")), encode(dict(base, _AUDIT_ID="102"))]
+             encode(dict(message_only, _AUDIT_ID="102")), encode(dict(base, _AUDIT_ID="102")),
+             encode(dict(fields_only, _AUDIT_ID="100"))]  # a duplicate whose key is new to its aggregate
     collector = same(lines)
-    assert collector.stats.records == 3 and collector.stats.duplicates == 1
+    assert collector.stats.records == 3 and collector.stats.duplicates == 2
+    raw = fast(lines)._raw["journal-json"]  # before resolving, which empties it
+    assert all(entry[0] for entry in [*raw.message.values(), *raw.fields.values()])  # no entry left at 0
 
 
 def test_look_alikes_outside_message_take_the_exact_path():

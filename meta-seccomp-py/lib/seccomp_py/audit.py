@@ -744,6 +744,7 @@ class AuditCollector:
             serial = -1
             stamp = None
             key = entry = None
+            owner = agg  # the aggregate that holds entry
             if m >= 0:
                 # journald's audit transport; MESSAGE is the record as the kernel wrote it:
                 # "SECCOMP auid= uid= gid= ses= [subj=] pid= comm= exe= sig= arch= syscall= compat= ip= code="
@@ -817,6 +818,7 @@ class AuditCollector:
                                 if pid is _MISSING:
                                     pid = self._raw_subject(who)
                             key = (line[ar + 21:ar + 29], line[nr:q2], line[cd + 21:cd + 31], exe, comm, pid)
+                            owner = agg_fields
                             entry = agg_fields.get(key)
                             if entry is None:
                                 entry = agg_fields[key] = [0, _journal_ms(line), path, lineno]
@@ -837,8 +839,8 @@ class AuditCollector:
                     next_needle = _id_needles(nxt + 1)
                     if not fresh:
                         dups += 1
-                        if not entry[0] and agg.get(key) is entry:
-                            del agg[key]  # made for this duplicate: the fast path must not count on it
+                        if not entry[0] and owner.get(key) is entry:
+                            del owner[key]  # made for this duplicate: the fast path must not count on it
                         continue
                 kept += 1
                 if not entry[0]:  # made for this line, or for a duplicate before: first seen is now
@@ -1194,7 +1196,8 @@ class AuditCollector:
                     self._fold(source, arch, number, code, exe, comm, subject, count, first, path, lineno)
             raw.message.clear()
             for key, (count, first, path, lineno) in raw.fields.items():
-                self._fold_fields(source, key, count, first, path, lineno)
+                if count:
+                    self._fold_fields(source, key, count, first, path, lineno)
             raw.fields.clear()
             for (arch, number, code, exe, comm, subject), (count, first, path, lineno) in raw.parsed.items():
                 if self.subject_for is None:
