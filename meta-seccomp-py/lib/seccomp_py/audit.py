@@ -16,6 +16,9 @@ filter's action (SECCOMP_RET_ACTION_FULL); the kernel drops the data bits (so ER
 Streaming: one copy of a record is kept per serial (both journal transports carry the same serial),
 and memory grows with the distinct (subject, ABI, syscall), not with the record count. Serials are
 tracked as ranges per boot, which gives duplicate detection and gap detection in the same structure.
+A boot is one set of ranges across all inputs and formats: journal entries name it (_BOOT_ID), and
+records of inputs without a boot id (kmsg, syslog, audit.log) join the boot whose span of audit stamps
+they fall in, so the same boot read from the journal and from dmesg counts each record once.
 
 Loss accounting (AuditStats):
   suppressed  sum of "kauditd_printk_skb: N callbacks suppressed": records missing from the kernel log
@@ -549,7 +552,8 @@ class AuditCollector:
 
     Observations carry the count of records and first_seen, the audit stamp (ISO 8601 UTC, ms) of the
     first record read for that key; in a journal export, the earliest. Feeding the same records twice
-    (overlapping cursor reads, both journal transports) counts them once, as duplicates.
+    (overlapping cursor reads, both journal transports, the journal and dmesg of one boot) counts them
+    once, as duplicates.
     """
 
     def __init__(self, by: str = "exe", subject_for: Optional[SubjectFor] = None,
