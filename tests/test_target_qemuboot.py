@@ -259,3 +259,42 @@ def test_no_host_key_is_an_error(tmp_path):
     # The fake rootfs has no /etc/ssh keys to pin, and nothing was given.
     with pytest.raises(HostKeyError, match="insecure-accept-host-key"):
         target._host_key_for_ssh()
+
+
+def test_boot_hang_is_recognised():
+    from seccomp_py.target.qemu import boot_hang
+
+    tail = "[   52.510959] watchdog: BUG: soft lockup - CPU#0 stuck for 44s! [modprobe:121]\n[   52.51] Modules linked"
+    assert boot_hang(tail) == "watchdog: BUG: soft lockup - CPU#0 stuck for 44s! [modprobe:121]"
+    assert boot_hang("[  242.1] INFO: task systemd-udevd:181 blocked for more than 120 seconds.") is not None
+    # RCU stall warnings alone are common under TCG on a busy host, and the guest often recovers
+    assert boot_hang("[   25.719971] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:") is None
+
+
+def test_a_guest_kernel_that_hangs_is_booted_again_once(tmp_path, monkeypatch):
+    """A stand-in qemu (a real process) writes a soft lockup to the console chardev and hangs; the
+    target boots it once more, then gives up with the console line, long before the boot timeout."""
+    import time
+
+    from seccomp_py.target import BootError
+
+    path = deploy(tmp_path, QEMUX86_64)
+    fake = tmp_path / "bin" / "qemu-system-x86_64"
+    fake.parent.mkdir()
+    spawns = tmp_path / "spawns"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"echo x >> {spawns}\n"
+        'for a in "$@"; do case $a in file,id=seccomp-console,path=*) console=${a#*path=} ;; esac; done\n'
+        'echo "[   52.5] watchdog: BUG: soft lockup - CPU#0 stuck for 44s! [modprobe:121]" > "$console"\n'
+        "exec sleep 300\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    target = QemuTarget(path, workdir=tmp_path / "run", insecure_accept_host_key=True, boot_timeout=120)
+    target.config.values.pop("staging_bindir_native", None)
+    started = time.monotonic()
+    with pytest.raises(BootError, match="hung while booting, 2 times: watchdog: BUG: soft lockup"):
+        target.start()
+    assert time.monotonic() - started < 60
+    assert spawns.read_text().count("x") == 2
+    assert not target.running
