@@ -117,6 +117,9 @@ def test_boot_round_needs_no_reload_and_keeps_the_first_start(tmp_path):
     modes = [c[5] for c in arm_calls(target)]
     assert modes == ["start", "restart"]
     assert rounds[1]["records"] == 0
+    from seccomp_py.report import render_markdown
+
+    assert "| 1 | warm-up (armed at boot) |" in render_markdown(result.report)
     # the start-up at boot was read from the boot's journal, and tied to the units without trace events
     assert "bind" in rounds[0]["added"]["nginx.service"]
     assert "cgroup-sample" in result.report["units"]["nginx.service"]["attribution"]

@@ -81,7 +81,8 @@ def render_markdown(report: Dict[str, Any]) -> str:
             total = sum(len(v) for v in added.values())
             detail = "; ".join(f"{u}: {_names(v, 12)}" for u, v in sorted(added.items()) if v) or "nothing new"
             secs = it.get("seconds") or {}
-            rows.append([it.get("round"), it.get("kind"), total, it.get("records", 0),
+            kind = it.get("kind", "") + (" (armed at boot)" if it.get("armed") == "boot" else "")
+            rows.append([it.get("round"), kind, total, it.get("records", 0),
                          " / ".join(f"{secs.get(k, 0):.1f}" for k in ("arm", "workload", "collect")), detail])
         lines += _table(["round", "kind", "new", "records", "arm / workload / collect s", "added"], rows)
         converged = report.get("converged")
