@@ -326,3 +326,40 @@ def test_wrong_password(tmp_path):
     port, pub = _paramiko_server(tmp_path, "s3cret")
     with pytest.raises(AuthenticationError, match="tried password"):
         SshTarget("127.0.0.1", port, password="nope", host_key=pub).start()
+
+
+def test_exec_asks_again_when_a_fresh_channel_is_closed_before_the_command_starts():
+    """dropbear sometimes closes a new channel before answering the exec request (CI, x86_64 guest):
+    the command never started, so a new channel is asked for. Pure logic: stand-in channels."""
+    import paramiko
+
+    from seccomp_py.target.ssh import SshTarget
+
+    class Chan:
+        def __init__(self, fail):
+            self.fail, self.closed, self.command = fail, False, None
+
+        def exec_command(self, command):
+            if self.fail:
+                raise paramiko.SSHException("Channel closed.")
+            self.command = command
+
+        def close(self):
+            self.closed = True
+
+    class Transport:
+        def __init__(self):
+            self.opened = []
+
+        def open_session(self, timeout=None):
+            self.opened.append(Chan(fail=len(self.opened) < 2))
+            return self.opened[-1]
+
+        def is_active(self):
+            return True
+
+    target = SshTarget("127.0.0.1", 22, "root", insecure_accept_host_key=True)
+    transport = Transport()
+    chan = target._start_command(transport, "true")
+    assert chan is transport.opened[2] and chan.command == "true"
+    assert [c.closed for c in transport.opened] == [True, True, False]

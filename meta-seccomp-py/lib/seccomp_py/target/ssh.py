@@ -426,7 +426,9 @@ class SshTarget(Target):
         timeout = self.default_timeout if timeout is None else timeout
         started = time.monotonic()
         deadline = started + timeout if timeout and timeout > 0 else None
-        chan = self._open_channel(transport)
+        # sshd and dropbear start each command in a new session; its leader's pid lets a
+        # timeout kill the whole process group instead of leaving it running.
+        chan = self._start_command(transport, f"echo {_PID_MARKER.decode()}$$ >&2; {line}")
         out_seen: List[bytes] = []
         err_seen: List[bytes] = []
 
@@ -447,9 +449,6 @@ class SshTarget(Target):
             return ConnectionLost(f"SSH connection to {self.address} was lost while running: {line}")
 
         try:
-            # sshd and dropbear start each command in a new session; its leader's pid lets a
-            # timeout kill the whole process group instead of leaving it running.
-            chan.exec_command(f"echo {_PID_MARKER.decode()}$$ >&2; {line}")
             # A quick command may be done, its channel closed, before its stdin is: that is fine.
             with contextlib.suppress(paramiko.SSHException, OSError):
                 if input_data is not None:
@@ -488,6 +487,26 @@ class SshTarget(Target):
             raise TargetError(f"SSH channel error while running {line}: {exc}") from exc
         finally:
             chan.close()
+
+    def _start_command(self, transport: paramiko.Transport, command: str) -> paramiko.Channel:
+        """A channel running command. dropbear sometimes closes a fresh channel before it answers the
+        exec request (seen in CI right after a file transfer): the command did not start, so ask again
+        on a new channel while the connection lives."""
+        for attempt in range(5):
+            chan = self._open_channel(transport)
+            try:
+                chan.exec_command(command)
+                return chan
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                chan.close()
+                if not transport.is_active():
+                    self.close()
+                    raise ConnectionLost(f"SSH connection to {self.address} was lost while starting: "
+                                         f"{command}") from exc
+                if attempt == 4:
+                    raise TargetError(f"SSH channel error while starting {command}: {exc}") from exc
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _open_channel(self, transport: paramiko.Transport) -> paramiko.Channel:
         # dropbear refuses a new channel for a moment after it closed a failed one (the sftp
