@@ -202,7 +202,7 @@ class Verifier:
     def _run(self) -> None:
         started = time.monotonic()
         with self.progress.phase("verify", "enforcing the profile"):
-            self.facts = probe_target(self.remote)
+            self.facts = probe_target(self.remote, self.units, ["LoadState", "ActiveState"])
             self._remember_state()
             self.remote.run(["mkdir", "-p", self.remote.workdir], check=True)
             self.remote_ready = True
@@ -232,7 +232,7 @@ class Verifier:
     def _remember_state(self) -> None:
         if not self.units:
             return
-        shown = self.remote.show_units(self.units, ["LoadState", "ActiveState"])
+        shown = self.facts.units  # probe_target asked for them, in the same round trip
         for unit in self.units:
             if shown[unit].get("LoadState") != "loaded":
                 raise SeccompPyError(f"unit {unit} is not known on the target")
