@@ -266,27 +266,32 @@ class FakeGuest:
                        f"cmdline=root=/dev/vda audit=1 audit_backlog_limit=8192\naudit_socket=active\n"
                        f"auditd=inactive\ntracefs={'/sys/kernel/tracing' if self.tracefs else ''}\n"
                        f"cgroup_events={1 if self.tracefs else 0}\n"), ""
-        if script.startswith("\nsettle=$1; mode=$2; n=$3"):  # ARM_SCRIPT: drop-ins, daemon-reload, restart
-            mode, count = args[2], int(args[3])
-            pairs = args[4:4 + 2 * count]
+        if script.startswith("\nsettle=$1; mode=$2; units=$3; n=$4"):  # ARM_SCRIPT: drop-ins, reload, restart
+            mode, units, count = args[2], args[3].split(), int(args[4])
+            pairs = args[5:5 + 2 * count]
+            gather = args[5 + 2 * count:]
             for path, text in zip(pairs[::2], pairs[1::2]):
                 self.files[path] = text.encode()
             if mode == "restart":
                 self.files[DONE_FLAG] = b""
                 self._systemctl(["daemon-reload"])
-            units = args[4 + 2 * count:]
             if not units:
                 return 0, "", ""
             status, _, err = self._systemctl([mode, "--", *units])
             state = self._systemctl(["show", "--property=Id,ActiveState,Type,Result", "--", *units])[1]
-            return status, "### seccomp-py state\n" + state, err
-        if script.startswith("\nsentinel=$1; shift"):  # END_SCRIPT: state, stop, sentinel
-            units = args[2:]
+            gathered = ("### seccomp-py gather\n" + self._tools("gather", gather[3:])[1]) if gather else ""
+            return status, "### seccomp-py state\n" + state + gathered, err
+        if script.startswith("\nsentinel=$1; units=$2; sampler=$3; shift 3"):  # END_SCRIPT
+            units, gather = args[2].split(), args[4:]
             state = self._systemctl(["show", "--property=Id,ActiveState,Type,Result,ExecMainStatus", "--",
                                      *units])[1]
             stop = self._systemctl(["stop", "--", *units])[0]
             status, pid, err = self._shell("--property=SystemCallLog=uname", [], None)
-            return status, f"{state}### seccomp-py stop\nstop={stop}\n### seccomp-py sentinel\n{pid}", err
+            gathered = self._tools("gather", gather[3:])[1] if gather else ""
+            return status, (f"{state}### seccomp-py stop\nstop={stop}\n### seccomp-py sentinel\n{pid}Linux\n"
+                            f"### seccomp-py gather\n{gathered}"), err
+        if 'trace-collect "$1" remove' in script and "rm -rf" in script:  # clean-up: trace, work folder
+            return 0, "", ""
         if script.startswith('mkdir -p -- "$1" && cat > "$2.tmp"'):
             self.files[args[2]] = input_data if isinstance(input_data, bytes) else input_data.encode()
             return 0, "", ""

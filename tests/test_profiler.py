@@ -119,11 +119,13 @@ def test_sentinel_command_and_pid():
     sentinel = jr.Sentinel()
     argv = sentinel.command()
     assert argv[:2] == ["sh", "-c"] and "--property=SystemCallLog=uname" in argv[2]
-    # no '$' reaches systemd-run's command line, where systemd would expand it
-    assert "-- uname" in argv[2] and argv[-1] == sentinel.unit
+    # systemd expands '$' in command lines: the shell's $$ must reach systemd-run as $$$$
+    assert "--wait" in argv[2] and "--pipe" in argv[2] and "--collect" in argv[2]
+    assert "'echo $$$$; exec uname'" in argv[2] and argv[-1] == sentinel.unit
     assert sentinel.unit.startswith("seccomp-py-sentinel-")
     with pytest.raises(Exception, match="pid"):
         sentinel.parse_pid("0\n")
+    assert jr.Sentinel().parse_pid("4243\nLinux\n") == 4243  # echo $$, then uname's own output
     assert sentinel.parse_pid("4242\n") == 4242
     assert sentinel.matches(4242, "uname") and not sentinel.matches(4242, "read")
     assert not sentinel.matches(4243, "uname")
