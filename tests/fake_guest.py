@@ -150,6 +150,8 @@ class FakeGuest:
             elif name not in filt["allow"] and name not in IMPLICIT and filt["action"] == "kill":
                 self.seccomp(pid, exe, name, KILL)
                 return False
+            elif "also_log" in filt and name not in filt["also_log"]:
+                self.seccomp(pid, exe, name, LOG)
         return True
 
     def fork(self, parent: int, unit: Optional[str] = None) -> int:
@@ -170,13 +172,19 @@ class FakeGuest:
                 self.files[generator_dropin(unit)] = b"[Service]\nSystemCallLog=\nSystemCallLog=~arm_fadvise64_64\n"
 
     def _parse_dropins(self, unit: str) -> Optional[dict]:
+        # same-named drop-ins: /run/systemd/system wins over the generator's, which wins over a baked one
         log = self.files.get(f"/run/systemd/system/{unit}.d/50-seccomp-log.conf",
-                             self.files.get(generator_dropin(unit)))
+                             self.files.get(generator_dropin(unit),
+                                            self.files.get(f"/usr/lib/systemd/system/{unit}.d/50-seccomp-log.conf")))
         enforce = self.files.get(f"/run/systemd/system/{unit}.d/50-seccomp-py-verify.conf")
         if enforce is not None:
-            return parse_enforce(enforce.decode())
+            filt = parse_enforce(enforce.decode())
+            logged = parse_log(log.decode()) if log is not None else None
+            if logged is not None:  # systemd applies both: the enforcing filter and the log filter
+                filt["also_log"] = logged["known"]
+            return filt
         if log is not None:
-            return parse_log(log.decode())
+            return parse_log(log.decode())  # None for a reset-only drop-in (SystemCallLog= empty)
         return None
 
     def _start(self, unit: str) -> bool:
@@ -445,12 +453,14 @@ class FakeGuest:
         return 0, "", ""
 
 
-def parse_log(text: str) -> dict:
-    known = set()
+def parse_log(text: str) -> Optional[dict]:
+    known: Optional[set] = None
     for line in text.splitlines():
         if line.startswith("SystemCallLog=~"):
-            known |= set(line[len("SystemCallLog=~"):].split())
-    return {"kind": "log", "known": known}
+            known = (known or set()) | set(line[len("SystemCallLog=~"):].split())
+        elif line.strip() == "SystemCallLog=":
+            known = None  # the empty assignment resets the list: nothing is logged
+    return None if known is None else {"kind": "log", "known": known}
 
 
 def parse_enforce(text: str) -> dict:

@@ -161,6 +161,27 @@ def test_verify_alone_on_a_boot_armed_guest_disarms_the_generator(tmp_path):
     assert bootarm.DONE_FLAG in target.files and bootarm.generator_dropin("nginx.service") not in target.files
 
 
+def test_verify_masks_a_log_dropin_baked_into_the_image(tmp_path):
+    """A profiling image (seccomp.bbclass, SECCOMP_MODE = "log") ships log-everything drop-ins in
+    /usr/lib; systemd would apply them beside the enforcing filter under test."""
+    profiled = run(FakeGuest([Service(**NGINX), Service(**REDIS)]), tmp_path)
+    target = FakeGuest([Service(**NGINX), Service(**REDIS)])
+    baked = f"/usr/lib/systemd/system/nginx.service.d/{LOG_DROPIN}"
+    target.files[baked] = render_log_dropin([], "x86_64", unit="nginx.service").encode()
+    target.run(["systemctl", "daemon-reload"])
+    target.run(["systemctl", "restart", "nginx.service"])
+    before, last_pid = len(target.journal), target.pid  # (the old nginx logs its shutdown at verify's restart)
+    result = verify(target, profiled.profile, tmp_path, restore=False)  # (restore restarts with the image's)
+    assert result.passed, result.summary()
+    logged = [e for e in target.journal[before:] if e.get("_AUDIT_TYPE") == "1326" and int(e["_PID"]) > last_pid
+              and e.get("_AUDIT_FIELD_CODE") == f"0x{0x7FFC0000:08x}" and e.get("_EXE") != "/usr/bin/uname"]
+    assert logged == [], f"log mode stayed on while verifying: {len(logged)} records"
+    # restored afterwards: the mask is gone, the image's own drop-in applies again
+    assert verify(target, profiled.profile, tmp_path).passed
+    assert f"/run/systemd/system/nginx.service.d/{LOG_DROPIN}" not in target.files and baked in target.files
+    assert target.filters["nginx.service"]["kind"] == "log"
+
+
 def test_boot_round_leaves_out_records_of_processes_outside_the_units(tmp_path):
     target = boot_armed_guest()
     # a canary run before the profiler connected (doctor, an earlier sentinel): logged, but not ours

@@ -46,6 +46,8 @@ from .progress import Progress
 from .unitname import EXEC_UNIT_TYPES, unit_name_problem
 
 VERIFY_DROPIN = "50-seccomp-py-verify.conf"
+LOG_RESET_DROPIN = ("# seccomp-py verify: no seccomp log mode while the enforcing filter is checked\n"
+                    "[Service]\nSystemCallLog=\n")
 # Calls systemd allows in every filter anyway, and calls whose denial would not be a clean signal.
 _NOT_FOR_NEGATIVE_CONTROL = {"execve", "execveat", "exit", "exit_group", "rt_sigreturn", "sigreturn",
                              "restart_syscall", "kill", "tgkill", "tkill"}
@@ -261,8 +263,11 @@ class Verifier:
             folder = f"/run/systemd/system/{unit}.d"
             self.remote.install(f"{folder}/{VERIFY_DROPIN}", text)
             self.installed.append(f"{folder}/{VERIFY_DROPIN}")
-            # A log-mode drop-in left from profiling in this boot would only add noise.
-            self.remote.run(["rm", "-f", "--", f"{folder}/{LOG_DROPIN}"], timeout=30)
+            # A log-mode drop-in of the same name (left by profiling in this boot, or baked into a profiling
+            # image by seccomp.bbclass, SECCOMP_MODE = "log") would keep logging beside the filter under
+            # test: this one in /run takes precedence over both and resets SystemCallLog=.
+            self.remote.install(f"{folder}/{LOG_DROPIN}", LOG_RESET_DROPIN)
+            self.installed.append(f"{folder}/{LOG_DROPIN}")
         if self.units:
             # The boot-time log-everything drop-in (seccomp_py.bootarm) must not come back with the reload.
             self.remote.run(["sh", "-c", bootarm.DISARM_SHELL + " && systemctl daemon-reload"], timeout=120,
