@@ -262,7 +262,15 @@ class FakeGuest:
 
     def _shell(self, script: str, args: List[str], input_data) -> tuple:
         if "uname -m" in script and "actions_logged" in script and "machine=" not in script:
-            out = (f"{self.abi.name}\n6.1.0-fake\n{self.systemd}\n{self.actions_logged}\n"
+            prelude = ""
+            if "### seccomp-py cursor" in script:  # PREPARE_SCRIPT ahead of the probe
+                workdir, name = args[1], args[2]
+                self.files[f"{workdir}/tools.sh"] = input_data if isinstance(input_data, bytes) else input_data.encode()
+                trace = self._tools("trace-setup", [name])[1] if name != "-" else ""
+                cursor = self._journalctl(["--show-cursor"])[1]
+                prelude = f"### seccomp-py trace\n{trace}### seccomp-py cursor\n{cursor}### seccomp-py probe\n"
+                args = [args[0], *args[4:]]
+            out = prelude + (f"{self.abi.name}\n6.1.0-fake\n{self.systemd}\n{self.actions_logged}\n"
                    f"{'disarmed' if DONE_FLAG in self.files else '-'}\n")
             if len(args) > 2:  # systemctl show of the units asked for, in the same round trip
                 out += "### seccomp-py units\n" + self._systemctl(["show", "--property=" + args[1], "--",
@@ -289,15 +297,20 @@ class FakeGuest:
             state = self._systemctl(["show", "--property=Id,ActiveState,Type,Result", "--", *units])[1]
             gathered = ("### seccomp-py gather\n" + self._tools("gather", gather[3:])[1]) if gather else ""
             return status, "### seccomp-py state\n" + state + gathered, err
-        if script.startswith("\nsentinel=$1; units=$2; sampler=$3; shift 3"):  # END_SCRIPT
-            units, gather = args[2].split(), args[4:]
+        if script.startswith("\nsentinel=$1; units=$2; sampler=$3; acur=$4; ncur=$5; tail=$6; shift 6"):
+            # END_SCRIPT: state, stop, sentinel, gather, one read of the journal from each cursor
+            units, acur, ncur, gather = args[2].split(), args[4], args[5], args[7:]
             state = self._systemctl(["show", "--property=Id,ActiveState,Type,Result,ExecMainStatus", "--",
                                      *units])[1]
             stop = self._systemctl(["stop", "--", *units])[0]
             status, pid, err = self._shell("--property=SystemCallLog=uname", [], None)
             gathered = self._tools("gather", gather[3:])[1] if gather else ""
+            audit = self._journalctl([*(["--cursor", acur] if acur != "-" else []), "_TRANSPORT=audit"])[1]
+            notices = self._journalctl([*(["--cursor", ncur] if ncur != "-" else []), "_TRANSPORT=kernel",
+                                        "_TRANSPORT=driver"])[1]
             return status, (f"{state}### seccomp-py stop\nstop={stop}\n### seccomp-py sentinel\n{pid}Linux\n"
-                            f"### seccomp-py gather\n{gathered}"), err
+                            f"### seccomp-py gather\n{gathered}### seccomp-py journal\n{audit}"
+                            f"### seccomp-py notices\n{notices}"), err
         if 'trace-collect "$1" remove' in script and "rm -rf" in script:  # clean-up: trace, work folder
             return 0, "", ""
         if script.startswith('mkdir -p -- "$1" && cat > "$2.tmp"'):

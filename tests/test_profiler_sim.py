@@ -146,6 +146,16 @@ def test_journald_lag_is_waited_for(tmp_path):
     result = run(target, tmp_path)
     assert result.converged and not result.incomplete
     assert set(result.profile.syscalls("nginx.service", "x86_64")) == expected(NGINX)
+    assert result.report["journal"]["polls"] > 0  # END_SCRIPT's read came too early: the profiler read on
+
+
+def test_round_end_reads_the_journal_in_the_same_round_trip(tmp_path):
+    target = guest()
+    result = run(target, tmp_path)
+    assert result.converged and not result.incomplete
+    # every round's records and sentinel came with END_SCRIPT's output: no journalctl round trip of its own
+    assert result.report["journal"]["polls"] == 0 and result.report["journal"]["bytes"] > 0
+    assert not [c for c in target.commands if c and c[0] == "journalctl" and "--show-cursor" not in c]
 
 
 def test_catchup_timeout(tmp_path):

@@ -72,6 +72,15 @@ def read_command(cursor: Optional[str], fields: Sequence[str], matches: Sequence
     return argv + list(matches)
 
 
+def read_shell(cursor_var: str, fields: Sequence[str], matches: Sequence[str]) -> str:
+    """read_command as shell code, for scripts that read the journal themselves; cursor_var names a shell
+    variable ('$c') holding a cursor, or '-' for the start of this boot."""
+    base = shlex.join(["journalctl", "--no-pager", "-q", "-o", "json", "--output-fields=" + ",".join(fields)])
+    tail = shlex.join(list(matches))
+    return (f'if [ "{cursor_var}" = - ]; then {base} -b {tail}; '
+            f'else {base} --cursor "{cursor_var}" {tail}; fi')
+
+
 @dataclass
 class ReadResult:
     lines: List[bytes]
@@ -135,6 +144,10 @@ class CursorReader:
         """The JSON lines of the entries added since the last poll."""
         data = self.run(read_command(self.cursor, self.fields, self.matches), self.timeout)
         self.polls += 1
+        return self.feed(data)
+
+    def feed(self, data: bytes) -> List[bytes]:
+        """Take the output of a read that ran elsewhere (read_shell, from this reader's cursor) as a poll."""
         self.bytes_read += len(data)
         result = split_lines(data, self.cursor)
         if result.cursor:

@@ -95,18 +95,18 @@ done
 echo $found
 """
 
-# Everything before the first round in one round trip (each costs a fraction of a second on TCG): the
-# stale clean-up (its output first), the helper script from stdin, the trace instance (trace-setup's
-# output), the journal's tail cursor. args: WORKDIR TRACE_NAME|- BUFFER_KB
+# Everything before the first round, run ahead of probe_target in its round trip (each costs a fraction
+# of a second on TCG): the stale clean-up (its output first), the helper script from stdin, the trace
+# instance (trace-setup's output), the journal's tail cursor. args: WORKDIR TRACE_NAME|- BUFFER_KB, then
+# probe_target's.
 PREPARE_SCRIPT = STALE_CLEANUP + r"""
-dir=$1; name=$2; kb=$3
+dir=$1; name=$2; kb=$3; shift 3
 mkdir -p -- "$dir" && cat > "$dir/tools.sh.tmp" && chmod 755 "$dir/tools.sh.tmp" &&
     mv -f -- "$dir/tools.sh.tmp" "$dir/tools.sh" || exit 3
 echo "### seccomp-py trace"
 [ "$name" = - ] || sh "$dir/tools.sh" trace-setup "$name" "$kb"
 echo "### seccomp-py cursor"
 journalctl --no-pager -q -n 0 --show-cursor
-exit 0
 """
 TRACE_MARKER = "### seccomp-py trace"
 CURSOR_MARKER = "### seccomp-py cursor"
@@ -153,27 +153,46 @@ exit $rc
 """
 
 # The end of a round, one round trip: the state of every armed unit after the workloads, stop them
-# all (the shutdown path then lands in this round's records), the sentinel (journal.Sentinel), then the
-# round's attribution evidence (tools.sh gather), so reading the records needs no further round trip.
-# args: SENTINEL_UNIT UNITS SAMPLER|- [sh TOOLS gather ARG ...]; UNITS space-separated (unit names have
-# no spaces; globbing is off).
+# all (the shutdown path then lands in this round's records), the sentinel (journal.Sentinel), the
+# round's attribution evidence (tools.sh gather), then the journal from the readers' cursors: the audit
+# entries once the sentinel's record is in (a few tries), and the kernel's notices. The profiler reads
+# on by itself only when journald lags further behind.
+# args: SENTINEL_UNIT UNITS SAMPLER AUDIT_CURSOR|- NOTICE_CURSOR|- TAIL_FILE [sh TOOLS gather ARG ...];
+# UNITS space-separated (unit names have no spaces; globbing is off).
 END_SCRIPT = r"""
-sentinel=$1; units=$2; sampler=$3; shift 3
+sentinel=$1; units=$2; sampler=$3; acur=$4; ncur=$5; tail=$6; shift 6
 set -f
 systemctl show --property=Id,ActiveState,Type,Result,ExecMainStatus -- $units
 echo "### seccomp-py stop"
 systemctl stop -- $units; echo "stop=$?"
 echo "### seccomp-py sentinel"
-""" + jr.Sentinel.script('"$sentinel"') + r"""
+sent=$(""" + jr.Sentinel.script('"$sentinel"') + r"""; exit $rc); rc=$?
+printf '%s\n' "$sent"
+pid=${sent%%[!0-9]*}
 echo "### seccomp-py gather"
 [ "$sampler" = - ] || systemctl stop -- "$sampler" 2>/dev/null
 [ "$#" -eq 0 ] || "$@"
+echo "### seccomp-py journal"
+if [ -n "$pid" ]; then
+    i=0
+    while :; do
+        """ + jr.read_shell("$acur", jr.AUDIT_FIELDS, ["_TRANSPORT=audit"]) + r""" > "$tail" || break
+        grep -q "\"_PID\" *: *\"$pid\"" "$tail" && break
+        i=$((i + 1)); [ "$i" -lt 25 ] || break
+        sleep 0.2
+    done
+    cat "$tail" 2>/dev/null; rm -f "$tail"
+fi
+echo "### seccomp-py notices"
+""" + jr.read_shell("$ncur", jr.NOTICE_FIELDS, jr.NOTICE_MATCHES) + r"""
 exit $rc
 """
 STATE_MARKER = "### seccomp-py state"
 STOP_MARKER = "### seccomp-py stop"
 SENTINEL_MARKER = "### seccomp-py sentinel"
 GATHER_MARKER = "### seccomp-py gather"
+JOURNAL_MARKER = "### seccomp-py journal"
+NOTICES_MARKER = "### seccomp-py notices"
 
 
 class ProfilingError(SeccompPyError):
@@ -190,6 +209,13 @@ class WorkloadFailed(ProfilingError):
 
 class CatchUpTimeout(ProfilingError):
     """journald did not deliver the sentinel record in time."""
+
+
+class ProbeFailed(SeccompPyError):
+    def __init__(self, message: str, status: int, prelude: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.prelude = prelude
 
 
 class PreflightFailed(ProfilingError):
@@ -370,6 +396,7 @@ class TargetFacts:
     tracefs: bool = False
     boot_log_disarmed: bool = False  # a profiler run moved past the boot round (bootarm.DONE_FLAG)
     units: Dict[str, Dict[str, str]] = field(default_factory=dict)  # systemctl show, when asked for
+    prelude: str = ""  # what a script run ahead of the probe printed (probe_target's prelude)
 
 
 def systemd_version_of(text: str) -> int:
@@ -381,20 +408,34 @@ def systemd_version_of(text: str) -> int:
 
 
 UNITS_MARKER = "### seccomp-py units"
+PROBE_MARKER = "### seccomp-py probe"
 
 
-def probe_target(remote: Remote, units: Sequence[str] = (), props: Sequence[str] = ()) -> TargetFacts:
+def probe_target(remote: Remote, units: Sequence[str] = (), props: Sequence[str] = (), prelude: str = "",
+                 prelude_args: Sequence[str] = (), input: Optional[bytes] = None) -> TargetFacts:
     """uname, systemd version, seccomp actions_logged, the boot-arming flag and `systemctl show` of units
-    (facts.units) in one round trip."""
+    (facts.units) in one round trip. A prelude script (it shifts its prelude_args away, reads input) runs
+    first in the same round trip; its output is facts.prelude, an exit status of its own ends the trip
+    (ProbeFailed)."""
     # Shell builtins where they do: each exec costs ~0.15 s on a TCG guest.
-    script = ("uname -m; read -r r < /proc/sys/kernel/osrelease; echo \"$r\"; "
+    script = (f"{prelude}\necho '{PROBE_MARKER}'\n" if prelude else "")
+    script += ("uname -m; read -r r < /proc/sys/kernel/osrelease; echo \"$r\"; "
               "systemctl --version | { read -r v; echo \"$v\"; }; "
               "{ read -r a < /proc/sys/kernel/seccomp/actions_logged; } 2>/dev/null && echo \"$a\" || echo '?'; "
               f"[ -e {bootarm.DONE_FLAG} ] && echo disarmed || echo -; "
               f'[ "$#" -gt 1 ] || exit 0; echo "{UNITS_MARKER}"; p=$1; shift; '
               'systemctl show --property="$p" -- "$@"')
-    result = remote.run(["sh", "-c", script, "sh", ",".join(["Id", *props]), *units], timeout=60, check=True)
-    head, _, shown = result.stdout.partition(UNITS_MARKER)
+    result = remote.run(["sh", "-c", script, "sh", *prelude_args, ",".join(["Id", *props]), *units],
+                        timeout=120, input=input)
+    prelude_out, probed = "", result.stdout
+    if prelude:
+        prelude_out, marker, probed = result.stdout.partition(PROBE_MARKER + "\n")
+        if not marker:
+            prelude_out, probed = result.stdout, ""
+    if not result.ok:
+        raise ProbeFailed(f"probing the target failed (exit {result.status}): "
+                          f"{first_line(result.stderr) or first_line(probed)}", result.status, prelude_out)
+    head, _, shown = probed.partition(UNITS_MARKER)
     lines = [*head.splitlines(), "", "", "", "", ""]
     from .syscalls import host_abi
 
@@ -402,6 +443,7 @@ def probe_target(remote: Remote, units: Sequence[str] = (), props: Sequence[str]
                         systemd_version=systemd_version_of(lines[2].replace("systemd", " ")),
                         actions_logged=lines[3].strip(), boot_log_disarmed=lines[4].strip() == "disarmed")
     facts.units = parse_show_blocks(shown, units)
+    facts.prelude = prelude_out
     try:
         facts.abi = host_abi(facts.machine).name
     except SeccompPyError as exc:
@@ -453,11 +495,14 @@ class Profiler:
         self.interrupted = False
         self.records_file = None
         self._prefetched: List[bytes] = []
+        self._end_notices: List[bytes] = []
         self.tail_cursor: Optional[str] = None  # the journal's end before the first round
         self.initially_active: Dict[str, bool] = {}
         self.error: Optional[str] = None
         self.converged = False
         self.remote_ready = False
+        self.trace_name = "-"
+        self.trace_out = ""
         self.boot_armed = False  # every unit runs in log mode since boot (bootarm): round 1 needs no re-arm
         self._seed_known = {normalize_unit(u): set(n) for u, n in config.known.items()}
 
@@ -531,9 +576,25 @@ class Profiler:
 
     # -- preflight -------------------------------------------------------------------------------
     def _preflight(self) -> None:
-        self.progress.status("probing the target")
-        self.facts = probe_target(self.remote, self.config.units,
-                                  ["LoadState", "ActiveState", "ControlGroup", "Slice", "DropInPaths"])
+        self.progress.status("probing the target, preparing " + self.remote.workdir)
+        remote = self.remote
+        self.trace_name = f"seccomp-py-{self.token}" if self.config.attribution != "sampling" else "-"
+        try:
+            self.facts = probe_target(remote, self.config.units,
+                                      ["LoadState", "ActiveState", "ControlGroup", "Slice", "DropInPaths"],
+                                      prelude=PREPARE_SCRIPT, input=TOOLS_SCRIPT.encode(),
+                                      prelude_args=[remote.workdir, self.trace_name, str(self.config.trace_buffer_kb)])
+        except ProbeFailed as exc:
+            self.remote_ready = True  # the clean-up removes whatever the prelude made
+            if exc.status == 3:
+                raise ProfilingError(f"could not prepare {remote.workdir} on the target: {exc}") from None
+            raise
+        self.remote_ready = True
+        stale, _, rest = self.facts.prelude.partition(TRACE_MARKER)
+        self.trace_out, _, cursor_out = rest.partition(CURSOR_MARKER)
+        if stale.strip():
+            self.notes.append("removed leftovers of an earlier, interrupted run: " + " ".join(stale.split()))
+        self.tail_cursor = jr.parse_show_cursor(cursor_out)
         if self.facts.systemd_version and self.facts.systemd_version < MIN_SYSTEMD:
             raise PreflightFailed(f"systemd {self.facts.systemd_version} on the target has no SystemCallLog= "
                                   f"(needs {MIN_SYSTEMD} or later)")
@@ -562,23 +623,12 @@ class Profiler:
                           + ("; units in log mode since boot (seccomp_py.log=)" if self.boot_armed else ""))
 
     def _prepare_remote(self) -> None:
+        """The workloads to the target; the trace instance that PREPARE_SCRIPT set up (in _preflight)."""
         self.progress.status("uploading scripts")
-        remote = self.remote
-        trace_name = f"seccomp-py-{self.token}" if self.config.attribution != "sampling" else "-"
-        result = remote.run(["sh", "-c", PREPARE_SCRIPT, "sh", remote.workdir, trace_name,
-                             str(self.config.trace_buffer_kb)], input=TOOLS_SCRIPT.encode(), timeout=120)
-        stale, _, rest = result.stdout.partition(TRACE_MARKER)
-        trace_out, _, cursor_out = rest.partition(CURSOR_MARKER)
-        if stale.strip():
-            self.notes.append("removed leftovers of an earlier, interrupted run: " + " ".join(stale.split()))
-        self.remote_ready = True
-        if not result.ok:
-            raise ProfilingError(f"could not prepare {remote.workdir} on the target (exit {result.status}): "
-                                 f"{first_line(result.stderr)}")
-        self.tail_cursor = jr.parse_show_cursor(cursor_out)
         self.workloads.upload()
+        trace_out = self.trace_out
         instance = ""
-        if trace_name != "-":
+        if self.trace_name != "-":
             instance = trace_out.strip().splitlines()[-1] if trace_out.strip() else ""
             if self.config.attribution == "trace" and not instance.startswith("/"):
                 raise PreflightFailed("--attribution trace: the target has no tracefs instances with the "
@@ -696,16 +746,24 @@ class Profiler:
         units = [*self.config.units, *self.command_units]
         self.progress.status("stopping " + " ".join(self.config.units) + ", sentinel")
         sampler, self.sampler_unit = self.sampler_unit or "-", None
+        assert self.audit_reader is not None and self.notice_reader is not None
         result = self.remote.run(["sh", "-c", END_SCRIPT, "sh", self.sentinel.unit, " ".join(units), sampler,
-                                  *self._gather_command()], timeout=self.config.start_timeout + 300)
+                                  self.audit_reader.cursor or "-", self.notice_reader.cursor or "-",
+                                  f"{self.remote.workdir}/journal-tail", *self._gather_command()],
+                                 timeout=self.config.start_timeout + 300)
         shown, _, rest = result.stdout.partition(STOP_MARKER)
         stopped, _, rest = rest.partition(SENTINEL_MARKER)
-        sentinel_out, _, gathered = rest.partition(GATHER_MARKER)
+        sentinel_out, _, rest = rest.partition(GATHER_MARKER)
+        gathered, _, rest = rest.partition(JOURNAL_MARKER)
+        journal_out, _, notices_out = rest.partition(NOTICES_MARKER)
         if not result.ok:
             raise ProfilingError(f"the sentinel could not run (systemd-run exit {result.status}): "
                                  f"{first_line(result.stderr)}")
         self.sentinel.parse_pid(sentinel_out)
         self._feed_gathered(gathered)
+        # the journal as END_SCRIPT read it: taken as the readers' next polls
+        self._prefetched.extend(self.audit_reader.feed(journal_out.encode()))
+        self._end_notices = self.notice_reader.feed(notices_out.encode())
         state = parse_show_blocks(shown, units)
         problems = []
         failed = [u for u in self.config.units if not unit_is_up(state[u])]
@@ -804,10 +862,13 @@ class Profiler:
         records: List[AuditRecord] = []
         found = False
         delay = 0.3
-        prefetched, self._prefetched = self._prefetched, []
+        polls_before = self.audit_reader.polls
+        lines, self._prefetched = self._prefetched, []  # read during the workloads and by END_SCRIPT
+        polled = False
         while True:
-            lines = prefetched + self.audit_reader.poll()
-            prefetched = []
+            if polled or not lines:
+                lines = self.audit_reader.poll()
+            polled = True
             self.counts["audit_entries"] += len(lines)
             self._save_records(lines)
             for record in self.collector.records(lines, "journal-json", "journal"):
@@ -828,7 +889,7 @@ class Profiler:
             time.sleep(delay)
             delay = min(2.0, delay * 1.5)
         round_.catchup_seconds = time.monotonic() - started
-        self._read_notices()
+        self._read_notices(poll=self.audit_reader.polls > polls_before)
         self._ingest(round_, records)
 
     def _save_records(self, lines: List[bytes]) -> None:
@@ -842,11 +903,15 @@ class Profiler:
         self.records_file.write(b"".join(line.rstrip(b"\n") + b"\n" for line in lines))
         self.records_file.flush()
 
-    def _read_notices(self) -> None:
+    def _read_notices(self, poll: bool = True) -> None:
         """Kernel and journald messages about lost records; the kernel's printk copies of audit records
-        themselves are left out (the audit transport has them, with their serials)."""
+        themselves are left out (the audit transport has them, with their serials). END_SCRIPT read them
+        already; poll again when the sentinel came later than that."""
         assert self.notice_reader is not None
-        lines = [line for line in self.notice_reader.poll() if b"audit: type=" not in line]
+        lines, self._end_notices = self._end_notices, []
+        if poll:
+            lines += self.notice_reader.poll()
+        lines = [line for line in lines if b"audit: type=" not in line]
         if lines:
             list(self.collector.records(lines, "journal-json", "journal-notices"))
 
