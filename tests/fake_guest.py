@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -69,6 +70,7 @@ class FakeGuest:
         self.lag_polls = 0  # sentinel records become visible only after this many polls
         self.disconnect_on: Optional[str] = None  # raise ConnectionLost on a command containing this
         self.polls = 0
+        self.lock = threading.RLock()
         self.workload_seconds = 0.0  # each workload takes this long (the profiler's journal prefetch runs meanwhile)
         self._visible_after: Dict[int, int] = {}
         # seccomp_py.log=<boot_log> on the kernel command line: the generator armed these units at boot,
@@ -101,7 +103,10 @@ class FakeGuest:
         joined = " ".join(argv)
         if self.disconnect_on and self.disconnect_on in joined:
             raise ConnectionLost("SSH connection to fake was lost while running: " + joined[:60])
-        status, out, err = self._dispatch(argv, input)
+        if self.workload_seconds and argv[:2] == ["sh", "-c"] and argv[2].startswith('cd "$1" && shift && exec'):
+            time.sleep(self.workload_seconds)  # outside the lock: workloads may run side by side
+        with self.lock:  # one command at a time changes the guest (the profiler's threads run commands too)
+            status, out, err = self._dispatch(argv, input)
         result = CommandResult(joined, status, out, err, 0.01)
         return result.check() if check else result
 
@@ -354,8 +359,6 @@ class FakeGuest:
         return 127, "", f"fake guest: unknown script {script[:60]}"
 
     def _workload(self, text: str) -> tuple:
-        if self.workload_seconds:
-            time.sleep(self.workload_seconds)
         for unit in re.findall(r"drive (\S+)", text):
             if unit in self.services:
                 if not self.drive(unit):

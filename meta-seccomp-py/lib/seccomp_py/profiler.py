@@ -247,6 +247,9 @@ class ProfileConfig:
     workloads: List[Workload] = field(default_factory=list)
     max_iterations: int = 5
     warmup_seconds: float = 5.0
+    # Run the warm-up round's workloads all at once (each still within warmup_seconds): for workloads
+    # that do not depend on each other. The full rounds always run them one after another.
+    warmup_parallel: bool = False
     settle_seconds: float = 0.0
     workload_timeout: float = 900.0
     start_timeout: float = 180.0
@@ -815,7 +818,8 @@ class Profiler:
         try:
             self.workload_runs += self.workloads.run_all(
                 f"round {round_.number}", budget=self.config.warmup_seconds if warm else None,
-                timeout=self.config.workload_timeout, extra_env=env)
+                timeout=self.config.workload_timeout, extra_env=env,
+                parallel=warm and self.config.warmup_parallel)
         except WorkloadFailed as exc:
             self.workload_runs += getattr(exc, "runs", [])
             raise
@@ -1134,36 +1138,73 @@ class WorkloadRunner:
                 self.paths[i] = workload.spec
 
     def run_all(self, label: str, budget: Optional[float], timeout: float,
-                extra_env: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
+                extra_env: Optional[Dict[str, str]] = None, parallel: bool = False) -> List[Dict[str, Any]]:
         """Run every workload once. budget (warm-up): each workload runs at most that many seconds, so
         every one of them gets its first seconds exercised; being cut off is expected then.
         extra_env (SECCOMP_ROUND, SECCOMP_ROUND_KIND=warm-up|full|verify) reaches host commands and
         target scripts alike, so a workload can run a light pass in the warm-up that still walks
-        every code path (the demo's redis workload does)."""
-        runs: List[Dict[str, Any]] = []
+        every code path (the demo's redis workload does). parallel (warm-up only): all at once."""
         warm = budget is not None
+        if parallel:
+            return self._run_parallel(label, budget if budget is not None else timeout, extra_env, warm)
+        runs: List[Dict[str, Any]] = []
         for i, workload in enumerate(self.workloads):
-            limit = budget if budget is not None else timeout
             self.progress.status(f"{label}: {workload.label}")
-            started = time.monotonic()
-            if workload.kind == "host":
-                status, tail = self._run_host(workload.spec, limit, extra_env or {})
-            else:
-                status, tail = self._run_on_target(self.paths[i], limit, warm, extra_env)
-            text = "ok" if status == 0 else ("timed out" if status is None else f"exit {status}")
-            if warm and status != 0:
-                text += " (expected in a warm-up)"
-            run = {"round": label, "label": workload.label, "status": text,
-                   "seconds": round(time.monotonic() - started, 2)}
-            if status != 0:
-                run["output_tail"] = tail
+            run = self._run_one(i, label, budget if budget is not None else timeout, extra_env, warm)
             runs.append(run)
+            status = run.pop("_status")
+            tail = run.get("output_tail", "")
             if status != 0 and not warm:
                 last = tail.strip().splitlines()[-1] if tail.strip() else ""
-                error = WorkloadFailed(f"workload {workload.label} {text} ({label})" + (f": {last}" if last else ""))
+                error = WorkloadFailed(f"workload {workload.label} {run['status']} ({label})"
+                                       + (f": {last}" if last else ""))
                 error.runs = runs  # type: ignore[attr-defined]
                 raise error
         return runs
+
+    def _run_one(self, i: int, label: str, limit: float, extra_env: Optional[Dict[str, str]],
+                 warm: bool) -> Dict[str, Any]:
+        workload = self.workloads[i]
+        started = time.monotonic()
+        if workload.kind == "host":
+            status, tail = self._run_host(workload.spec, limit, extra_env or {})
+        else:
+            status, tail = self._run_on_target(self.paths[i], limit, warm, extra_env)
+        text = "ok" if status == 0 else ("timed out" if status is None else f"exit {status}")
+        if warm and status != 0:
+            text += " (expected in a warm-up)"
+        run: Dict[str, Any] = {"round": label, "label": workload.label, "status": text,
+                               "seconds": round(time.monotonic() - started, 2), "_status": status}
+        if status != 0:
+            run["output_tail"] = tail
+        return run
+
+    def _run_parallel(self, label: str, limit: float, extra_env: Optional[Dict[str, str]],
+                      warm: bool) -> List[Dict[str, Any]]:
+        """Every workload in a thread of its own (SSH channels and host processes run side by side); the
+        first error (a lost connection, say) is raised once all have ended."""
+        self.progress.status(f"{label}: {len(self.workloads)} workloads at once")
+        runs: List[Optional[Dict[str, Any]]] = [None] * len(self.workloads)
+        errors: List[BaseException] = []
+
+        def one(i: int) -> None:
+            try:
+                runs[i] = self._run_one(i, label, limit, extra_env, warm)
+            except BaseException as exc:  # re-raised below, in the caller's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one, args=(i,), name=f"seccomp-py-workload-{i + 1}", daemon=True)
+                   for i in range(len(self.workloads))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        done = [run for run in runs if run is not None]
+        for run in done:
+            run.pop("_status")
+        return done
 
     def _run_on_target(self, path: str, timeout: float, warm: bool,
                        env: Optional[Dict[str, str]] = None) -> Tuple[Optional[int], str]:
