@@ -73,8 +73,6 @@ def main() -> int:
     parser.add_argument("--warmup-seconds", type=float, default=20.0)
     parser.add_argument("--prefetch-interval", type=float, default=None,
                         help="read the journal every N seconds while workloads run (default: the profiler's)")
-    parser.add_argument("--warmup-sequential", action="store_true",
-                        help="warm-up workloads one after another (the demo runs them at once)")
     parser.add_argument("--runs", type=int, default=1, help="boot and measure this many times (default 1)")
     parser.add_argument("--json", help="also write the numbers here")
     args = parser.parse_args()
@@ -136,7 +134,6 @@ def measure(args, built):
         # restore=False: the demo leaves a throwaway qemu guest as it is (the log-everything run re-arms)
         result = Profiler(target, ProfileConfig(units=list(UNITS), workloads=workloads(), restore=False,
                                                 warmup_seconds=args.warmup_seconds,
-                                                warmup_parallel=not args.warmup_sequential,
                                                 **({} if args.prefetch_interval is None else
                                                    {"prefetch_interval": args.prefetch_interval})),
                           progress_run, forwarded=target.forwarded, host_address=address).run()

@@ -149,19 +149,6 @@ def test_journald_lag_is_waited_for(tmp_path):
     assert result.report["journal"]["polls"] > 0  # END_SCRIPT's read came too early: the profiler read on
 
 
-def test_warmup_can_run_the_workloads_at_once(tmp_path):
-    target = guest()
-    target.workload_seconds = 0.4
-    script = workload_file(tmp_path)
-    workloads = [Workload("script", script), Workload("script", script), Workload("host", "sleep 0.4")]
-    result = run(target, tmp_path, workloads=workloads, warmup_parallel=True, prefetch_interval=0)
-    assert result.converged and not result.incomplete, result.report["incomplete_reasons"]
-    assert set(result.profile.syscalls("nginx.service", "x86_64")) == expected(NGINX)
-    warm, full = (r["seconds"]["workload"] for r in result.report["iterations"][:2])
-    assert warm < 1.0 <= 1.2 <= full, (warm, full)  # three 0.4 s workloads: side by side, then in turn
-    assert [w["round"] for w in result.report["workloads"]].count("round 1") == 3
-
-
 def test_round_end_reads_the_journal_in_the_same_round_trip(tmp_path):
     target = guest()
     result = run(target, tmp_path)

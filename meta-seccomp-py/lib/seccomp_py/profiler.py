@@ -154,13 +154,13 @@ exit $rc
 
 # The end of a round, one round trip: the state of every armed unit after the workloads, stop them
 # all (the shutdown path then lands in this round's records), the sentinel (journal.Sentinel), the
-# round's attribution evidence (tools.sh gather), then the journal from the readers' cursors: the audit
-# entries once the sentinel's record is in (a few tries), and the kernel's notices. The profiler reads
-# on by itself only when journald lags further behind.
-# args: SENTINEL_UNIT UNITS SAMPLER AUDIT_CURSOR|- NOTICE_CURSOR|- TAIL_FILE [sh TOOLS gather ARG ...];
+# round's attribution evidence (tools.sh gather), then the journal from the readers' cursors: the kernel's
+# notices, and the audit entries once the sentinel's record is in (a few tries). The profiler reads on
+# by itself only when journald lags further behind.
+# args: SENTINEL_UNIT UNITS SAMPLER AUDIT_CURSOR|- NOTICE_CURSOR|- [sh TOOLS gather ARG ...];
 # UNITS space-separated (unit names have no spaces; globbing is off).
 END_SCRIPT = r"""
-sentinel=$1; units=$2; sampler=$3; acur=$4; ncur=$5; tail=$6; shift 6
+sentinel=$1; units=$2; sampler=$3; acur=$4; ncur=$5; shift 5
 set -f
 systemctl show --property=Id,ActiveState,Type,Result,ExecMainStatus -- $units
 echo "### seccomp-py stop"
@@ -172,19 +172,18 @@ pid=${sent%%[!0-9]*}
 echo "### seccomp-py gather"
 [ "$sampler" = - ] || systemctl stop -- "$sampler" 2>/dev/null
 [ "$#" -eq 0 ] || "$@"
+echo "### seccomp-py notices"
+""" + jr.read_shell("$ncur", jr.NOTICE_FIELDS, jr.NOTICE_MATCHES) + r"""
 echo "### seccomp-py journal"
 if [ -n "$pid" ]; then
     i=0
-    while :; do
-        """ + jr.read_shell("$acur", jr.AUDIT_FIELDS, ["_TRANSPORT=audit"]) + r""" > "$tail" || break
-        grep -q "\"_PID\" *: *\"$pid\"" "$tail" && break
+    # the sentinel's own entry (an indexed lookup, cheap) before the one read of everything new
+    until journalctl --no-pager -q -b -o cat _TRANSPORT=audit "_PID=$pid" 2>/dev/null | grep -q .; do
         i=$((i + 1)); [ "$i" -lt 25 ] || break
         sleep 0.2
     done
-    cat "$tail" 2>/dev/null; rm -f "$tail"
+    """ + jr.read_shell("$acur", jr.AUDIT_FIELDS, ["_TRANSPORT=audit"]) + r"""
 fi
-echo "### seccomp-py notices"
-""" + jr.read_shell("$ncur", jr.NOTICE_FIELDS, jr.NOTICE_MATCHES) + r"""
 exit $rc
 """
 STATE_MARKER = "### seccomp-py state"
@@ -247,9 +246,6 @@ class ProfileConfig:
     workloads: List[Workload] = field(default_factory=list)
     max_iterations: int = 5
     warmup_seconds: float = 5.0
-    # Run the warm-up round's workloads all at once (each still within warmup_seconds): for workloads
-    # that do not depend on each other. The full rounds always run them one after another.
-    warmup_parallel: bool = False
     settle_seconds: float = 0.0
     workload_timeout: float = 900.0
     start_timeout: float = 180.0
@@ -752,13 +748,13 @@ class Profiler:
         assert self.audit_reader is not None and self.notice_reader is not None
         result = self.remote.run(["sh", "-c", END_SCRIPT, "sh", self.sentinel.unit, " ".join(units), sampler,
                                   self.audit_reader.cursor or "-", self.notice_reader.cursor or "-",
-                                  f"{self.remote.workdir}/journal-tail", *self._gather_command()],
+                                  *self._gather_command()],
                                  timeout=self.config.start_timeout + 300)
         shown, _, rest = result.stdout.partition(STOP_MARKER)
         stopped, _, rest = rest.partition(SENTINEL_MARKER)
         sentinel_out, _, rest = rest.partition(GATHER_MARKER)
-        gathered, _, rest = rest.partition(JOURNAL_MARKER)
-        journal_out, _, notices_out = rest.partition(NOTICES_MARKER)
+        gathered, _, rest = rest.partition(NOTICES_MARKER)
+        notices_out, _, journal_out = rest.partition(JOURNAL_MARKER)
         if not result.ok:
             raise ProfilingError(f"the sentinel could not run (systemd-run exit {result.status}): "
                                  f"{first_line(result.stderr)}")
@@ -818,8 +814,7 @@ class Profiler:
         try:
             self.workload_runs += self.workloads.run_all(
                 f"round {round_.number}", budget=self.config.warmup_seconds if warm else None,
-                timeout=self.config.workload_timeout, extra_env=env,
-                parallel=warm and self.config.warmup_parallel)
+                timeout=self.config.workload_timeout, extra_env=env)
         except WorkloadFailed as exc:
             self.workload_runs += getattr(exc, "runs", [])
             raise
@@ -1138,15 +1133,13 @@ class WorkloadRunner:
                 self.paths[i] = workload.spec
 
     def run_all(self, label: str, budget: Optional[float], timeout: float,
-                extra_env: Optional[Dict[str, str]] = None, parallel: bool = False) -> List[Dict[str, Any]]:
+                extra_env: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
         """Run every workload once. budget (warm-up): each workload runs at most that many seconds, so
         every one of them gets its first seconds exercised; being cut off is expected then.
         extra_env (SECCOMP_ROUND, SECCOMP_ROUND_KIND=warm-up|full|verify) reaches host commands and
         target scripts alike, so a workload can run a light pass in the warm-up that still walks
-        every code path (the demo's redis workload does). parallel (warm-up only): all at once."""
+        every code path (the demo's redis workload does)."""
         warm = budget is not None
-        if parallel:
-            return self._run_parallel(label, budget if budget is not None else timeout, extra_env, warm)
         runs: List[Dict[str, Any]] = []
         for i, workload in enumerate(self.workloads):
             self.progress.status(f"{label}: {workload.label}")
@@ -1178,33 +1171,6 @@ class WorkloadRunner:
         if status != 0:
             run["output_tail"] = tail
         return run
-
-    def _run_parallel(self, label: str, limit: float, extra_env: Optional[Dict[str, str]],
-                      warm: bool) -> List[Dict[str, Any]]:
-        """Every workload in a thread of its own (SSH channels and host processes run side by side); the
-        first error (a lost connection, say) is raised once all have ended."""
-        self.progress.status(f"{label}: {len(self.workloads)} workloads at once")
-        runs: List[Optional[Dict[str, Any]]] = [None] * len(self.workloads)
-        errors: List[BaseException] = []
-
-        def one(i: int) -> None:
-            try:
-                runs[i] = self._run_one(i, label, limit, extra_env, warm)
-            except BaseException as exc:  # re-raised below, in the caller's thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=one, args=(i,), name=f"seccomp-py-workload-{i + 1}", daemon=True)
-                   for i in range(len(self.workloads))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        done = [run for run in runs if run is not None]
-        for run in done:
-            run.pop("_status")
-        return done
 
     def _run_on_target(self, path: str, timeout: float, warm: bool,
                        env: Optional[Dict[str, str]] = None) -> Tuple[Optional[int], str]:

@@ -46,9 +46,6 @@ def setup_parser(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--warmup-seconds", type=float, default=5.0, metavar="S",
                      help="first round: log everything but run each workload only this long, to learn the "
                           "frequent calls cheaply; 0 disables it (default: 5)")
-    how.add_argument("--warmup-parallel", action="store_true",
-                     help="run the first round's workloads all at once (for workloads that do not depend on "
-                          "each other); full rounds always run them one after another")
     how.add_argument("--no-boot-arming", action="store_true",
                      help="with --qemuboot: do not add seccomp_py.log=<units> to the kernel command line (images "
                           "with packagegroup-seccomp-profiling then start the units in log mode at boot, which "
@@ -87,7 +84,6 @@ def build_config(args: argparse.Namespace):
     return ProfileConfig(
         units=list(args.unit), commands=list(args.commands), workloads=workloads,
         max_iterations=args.max_iterations, warmup_seconds=args.warmup_seconds,
-        warmup_parallel=args.warmup_parallel,
         settle_seconds=args.settle_seconds, workload_timeout=args.workload_timeout,
         catchup_timeout=args.catchup_timeout, allow_loss=args.allow_loss, restore=not args.no_restore,
         attribution=args.attribution,
