@@ -354,10 +354,6 @@ class Remote:
     def tools(self) -> str:
         return f"{self.workdir}/tools.sh"
 
-    def tool(self, command: str, *args: str, timeout: float = 120.0, check: bool = False):
-        """Run a command of the uploaded helper script (attribution.TOOLS_SCRIPT)."""
-        return self.run(["sh", self.tools, command, *args], timeout=timeout, check=check)
-
     def systemctl_show(self, unit: str, props: Sequence[str]) -> Dict[str, str]:
         return self.show_units([unit], props)[unit]
 
@@ -1142,35 +1138,27 @@ class WorkloadRunner:
         warm = budget is not None
         runs: List[Dict[str, Any]] = []
         for i, workload in enumerate(self.workloads):
+            limit = budget if budget is not None else timeout
             self.progress.status(f"{label}: {workload.label}")
-            run = self._run_one(i, label, budget if budget is not None else timeout, extra_env, warm)
+            started = time.monotonic()
+            if workload.kind == "host":
+                status, tail = self._run_host(workload.spec, limit, extra_env or {})
+            else:
+                status, tail = self._run_on_target(self.paths[i], limit, warm, extra_env)
+            text = "ok" if status == 0 else ("timed out" if status is None else f"exit {status}")
+            if warm and status != 0:
+                text += " (expected in a warm-up)"
+            run = {"round": label, "label": workload.label, "status": text,
+                   "seconds": round(time.monotonic() - started, 2)}
+            if status != 0:
+                run["output_tail"] = tail
             runs.append(run)
-            status = run.pop("_status")
-            tail = run.get("output_tail", "")
             if status != 0 and not warm:
                 last = tail.strip().splitlines()[-1] if tail.strip() else ""
-                error = WorkloadFailed(f"workload {workload.label} {run['status']} ({label})"
-                                       + (f": {last}" if last else ""))
+                error = WorkloadFailed(f"workload {workload.label} {text} ({label})" + (f": {last}" if last else ""))
                 error.runs = runs  # type: ignore[attr-defined]
                 raise error
         return runs
-
-    def _run_one(self, i: int, label: str, limit: float, extra_env: Optional[Dict[str, str]],
-                 warm: bool) -> Dict[str, Any]:
-        workload = self.workloads[i]
-        started = time.monotonic()
-        if workload.kind == "host":
-            status, tail = self._run_host(workload.spec, limit, extra_env or {})
-        else:
-            status, tail = self._run_on_target(self.paths[i], limit, warm, extra_env)
-        text = "ok" if status == 0 else ("timed out" if status is None else f"exit {status}")
-        if warm and status != 0:
-            text += " (expected in a warm-up)"
-        run: Dict[str, Any] = {"round": label, "label": workload.label, "status": text,
-                               "seconds": round(time.monotonic() - started, 2), "_status": status}
-        if status != 0:
-            run["output_tail"] = tail
-        return run
 
     def _run_on_target(self, path: str, timeout: float, warm: bool,
                        env: Optional[Dict[str, str]] = None) -> Tuple[Optional[int], str]:
