@@ -273,8 +273,13 @@ class FakeGuest:
                 self.files[f"{workdir}/tools.sh"] = input_data if isinstance(input_data, bytes) else input_data.encode()
                 trace = self._tools("trace-setup", [name])[1] if name != "-" else ""
                 cursor = self._journalctl(["--show-cursor"])[1]
-                prelude = f"### seccomp-py trace\n{trace}### seccomp-py cursor\n{cursor}### seccomp-py probe\n"
-                args = [args[0], *args[4:]]
+                sample = ""
+                if args[4] != "-" and DONE_FLAG not in self.files:
+                    sample = self._tools("sample", ["once", "", *(f"{u}=/sys/fs/cgroup/system.slice/{u}"
+                                                                  for u in args[4].split())])[1]
+                prelude = (f"### seccomp-py trace\n{trace}### seccomp-py cursor\n{cursor}"
+                           f"### seccomp-py boot sample\n{sample}### seccomp-py probe\n")
+                args = [args[0], *args[5:]]
             out = prelude + (f"{self.abi.name}\n6.1.0-fake\n{self.systemd}\n{self.actions_logged}\n"
                    f"{'disarmed' if DONE_FLAG in self.files else '-'}\n")
             if len(args) > 2:  # systemctl show of the units asked for, in the same round trip
@@ -441,8 +446,11 @@ class FakeGuest:
                 for pid in self.procs.get(unit, []):
                     out += f"C {unit} {pid}\n"
             return 0, out, ""
-        if command == "sample":
-            return 0, "", ""
+        if command == "sample":  # "once": the processes in each cgroup; the background sampler: nothing
+            if args[0] != "once":
+                return 0, "", ""
+            units = [spec.split("=", 1)[0] for spec in args[2:]]
+            return 0, "".join(f"C {u} {pid}\n" for u in units for pid in self.procs.get(u, [])), ""
         return 2, "", "unknown tool"
 
     def _systemd_run(self, args: List[str]) -> tuple:

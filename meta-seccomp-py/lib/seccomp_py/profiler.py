@@ -97,19 +97,40 @@ echo $found
 
 # Everything before the first round, run ahead of probe_target in its round trip (each costs a fraction
 # of a second on TCG): the stale clean-up (its output first), the helper script from stdin, the trace
-# instance (trace-setup's output), the journal's tail cursor. args: WORKDIR TRACE_NAME|- BUFFER_KB, then
-# probe_target's.
+# instance (trace-setup's output), the journal's tail cursor, and who runs in the units now when they
+# may have been armed at boot (the boot round's evidence; then that round needs no round trip to start).
+# args: WORKDIR TRACE_NAME|- BUFFER_KB UNITS|- (space-separated, see END_SCRIPT), then probe_target's.
 PREPARE_SCRIPT = STALE_CLEANUP + r"""
-dir=$1; name=$2; kb=$3; shift 3
+dir=$1; name=$2; kb=$3; boot=$4; shift 4
 mkdir -p -- "$dir" && cat > "$dir/tools.sh.tmp" && chmod 755 "$dir/tools.sh.tmp" &&
     mv -f -- "$dir/tools.sh.tmp" "$dir/tools.sh" || exit 3
 echo "### seccomp-py trace"
 [ "$name" = - ] || sh "$dir/tools.sh" trace-setup "$name" "$kb"
 echo "### seccomp-py cursor"
 journalctl --no-pager -q -n 0 --show-cursor
+echo "### seccomp-py boot sample"
+# A unit's cgroup ends in its name (its ControlGroup is not known before the probe): UNIT=PATH pairs
+# after the units, then one cgroup sample. A function, so "$@" stays the probe's.
+boot_sample() {
+    set +f
+    n=$#
+    for u in "$@"; do
+        for d in /sys/fs/cgroup/*/"$u" /sys/fs/cgroup/*/*/"$u" /sys/fs/cgroup/*/*/*/"$u"; do
+            [ -d "$d" ] && set -- "$@" "$u=$d"
+        done
+    done
+    shift "$n"
+    [ "$#" -eq 0 ] || sh "$dir/tools.sh" sample once "" "$@"
+}
+if [ "$boot" != - ] && [ ! -e """ + bootarm.DONE_FLAG + r""" ]; then
+    set -f
+    boot_sample $boot
+    set +f
+fi
 """
 TRACE_MARKER = "### seccomp-py trace"
 CURSOR_MARKER = "### seccomp-py cursor"
+BOOT_SAMPLE_MARKER = "### seccomp-py boot sample"
 
 
 # Calls a service makes that log mode cannot show, added next to the call that reveals them.
@@ -402,6 +423,10 @@ def systemd_version_of(text: str) -> int:
     return 0
 
 
+# What the preflight asks systemd about each unit: LoadState, the cgroup, the drop-ins (armed at boot?),
+# and what the ARM_SCRIPT's state has, for a boot round that needs no ARM_SCRIPT.
+PREFLIGHT_PROPERTIES = ("LoadState", "ActiveState", "ControlGroup", "Slice", "DropInPaths", "Type", "Result",
+                        "ExecMainPID", "ExecStartPre", "ExecStart", "ExecStartPost")
 UNITS_MARKER = "### seccomp-py units"
 PROBE_MARKER = "### seccomp-py probe"
 
@@ -498,6 +523,7 @@ class Profiler:
         self.remote_ready = False
         self.trace_name = "-"
         self.trace_out = ""
+        self.boot_sample: Optional[str] = None  # PREPARE_SCRIPT's cgroup sample of units armed at boot
         self.boot_armed = False  # every unit runs in log mode since boot (bootarm): round 1 needs no re-arm
         self._seed_known = {normalize_unit(u): set(n) for u, n in config.known.items()}
 
@@ -575,10 +601,10 @@ class Profiler:
         remote = self.remote
         self.trace_name = f"seccomp-py-{self.token}" if self.config.attribution != "sampling" else "-"
         try:
-            self.facts = probe_target(remote, self.config.units,
-                                      ["LoadState", "ActiveState", "ControlGroup", "Slice", "DropInPaths"],
+            self.facts = probe_target(remote, self.config.units, PREFLIGHT_PROPERTIES,
                                       prelude=PREPARE_SCRIPT, input=TOOLS_SCRIPT.encode(),
-                                      prelude_args=[remote.workdir, self.trace_name, str(self.config.trace_buffer_kb)])
+                                      prelude_args=[remote.workdir, self.trace_name, str(self.config.trace_buffer_kb),
+                                                    " ".join(self.config.units) or "-"])
         except ProbeFailed as exc:
             self.remote_ready = True  # the clean-up removes whatever the prelude made
             if exc.status == 3:
@@ -586,7 +612,9 @@ class Profiler:
             raise
         self.remote_ready = True
         stale, _, rest = self.facts.prelude.partition(TRACE_MARKER)
-        self.trace_out, _, cursor_out = rest.partition(CURSOR_MARKER)
+        self.trace_out, _, rest = rest.partition(CURSOR_MARKER)
+        cursor_out, sampled, boot_sample = rest.partition(BOOT_SAMPLE_MARKER)
+        self.boot_sample = boot_sample if sampled else None
         if stale.strip():
             self.notes.append("removed leftovers of an earlier, interrupted run: " + " ".join(stale.split()))
         self.tail_cursor = jr.parse_show_cursor(cursor_out)
@@ -682,7 +710,14 @@ class Profiler:
                                      profile_name=f"seccomp-py profile round {round_.number}")
             files += [f"/run/systemd/system/{unit}.d/{LOG_DROPIN}", text]
         self._start_sampler()
-        if self.config.units:
+        probed = self.facts.units
+        if mode == "boot" and self.boot_sample is not None and all(unit_is_up(probed[u]) for u in self.config.units):
+            # Running since boot, in log mode, and the probe saw them up: nothing to start, and the
+            # evidence of who runs in them came with the probe (PREPARE_SCRIPT).
+            self.armed = True
+            self.progress.status("armed at boot: " + " ".join(self.config.units) + " up since")
+            self._feed_boot_evidence(probed, sample=self.boot_sample)
+        elif self.config.units:
             self.armed = True
             self.progress.status("daemon-reload, restarting " + " ".join(self.config.units) if mode == "restart"
                                  else "armed at boot; starting any of " + " ".join(self.config.units) + " not running")
@@ -702,14 +737,20 @@ class Profiler:
                 raise UnitFailed(self._unit_failure_message(failed or self.config.units,
                                                             "did not start" if not result.ok else
                                                             "did not stay up after start"))
-        if mode == "boot":
-            # Processes started at boot predate our trace events: a cgroup sample names the living ones,
-            # systemd's last pid of each Exec*= command the ones that are gone (ExecStartPre= checks).
-            self.attributor.feed_samples("".join(f"C {u} {pid}\n" for u in self.config.units
-                                                 for pid in exec_pids(state[u])))
-            self._feed_gathered(gathered)
+            if mode == "boot":
+                self._feed_boot_evidence(state, gathered=gathered)
         for unit, subject in self.command_units.items():
             self._start_command(unit, subject, round_)
+
+    def _feed_boot_evidence(self, state: Dict[str, Dict[str, str]], gathered: str = "", sample: str = "") -> None:
+        """Processes started at boot predate our trace events: a cgroup sample (in tools.sh gather output,
+        or PREPARE_SCRIPT's) names the living ones, systemd's last pid of each Exec*= command the ones that
+        are gone (ExecStartPre= checks)."""
+        assert self.attributor is not None
+        self.attributor.feed_samples("".join(f"C {u} {pid}\n" for u in self.config.units
+                                             for pid in exec_pids(state[u])) + sample)
+        if gathered:
+            self._feed_gathered(gathered)
 
     def _start_command(self, unit: str, subject: str, round_: RoundResult) -> None:
         from .render import render_log_dropin
