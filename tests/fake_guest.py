@@ -307,9 +307,9 @@ class FakeGuest:
             state = self._systemctl(["show", "--property=Id,ActiveState,Type,Result", "--", *units])[1]
             gathered = ("### seccomp-py gather\n" + self._tools("gather", gather[3:])[1]) if gather else ""
             return status, "### seccomp-py state\n" + state + gathered, err
-        if script.startswith("\nsentinel=$1; units=$2; sampler=$3; acur=$4; ncur=$5; shift 5"):
-            # END_SCRIPT: state, stop, sentinel, gather, one read of the journal from each cursor
-            units, acur, ncur, gather = args[2].split(), args[4], args[5], args[6:]
+        if script.startswith("\nsentinel=$1; units=$2; sampler=$3; acur=$4; ncur=$5; dir=$6; shift 6"):
+            # END_SCRIPT: state, stop, gather (beside the sentinel), one read of the journal from each cursor
+            units, acur, ncur, gather = args[2].split(), args[4], args[5], args[7:]
             state = self._systemctl(["show", "--property=Id,ActiveState,Type,Result,ExecMainStatus", "--",
                                      *units])[1]
             stop = self._systemctl(["stop", "--", *units])[0]
@@ -318,9 +318,9 @@ class FakeGuest:
             audit = self._journalctl([*(["--cursor", acur] if acur != "-" else []), "_TRANSPORT=audit"])[1]
             notices = self._journalctl([*(["--cursor", ncur] if ncur != "-" else []), "_TRANSPORT=kernel",
                                         "_TRANSPORT=driver"])[1]
-            return status, (f"{state}### seccomp-py stop\nstop={stop}\n### seccomp-py sentinel\n{pid}Linux\n"
-                            f"### seccomp-py gather\n{gathered}### seccomp-py notices\n{notices}"
-                            f"### seccomp-py journal\n{audit}"), err
+            return status, (f"{state}### seccomp-py stop\nstop={stop}\n### seccomp-py gather\n{gathered}"
+                            f"### seccomp-py sentinel\n{pid}Linux\n### seccomp-py journal\n{audit}"
+                            f"### seccomp-py notices\n{notices}"), err
         if 'trace-collect "$1" remove' in script and "rm -rf" in script:  # clean-up: trace, work folder
             return 0, "", ""
         if script.startswith('mkdir -p -- "$1" && cat > "$2.tmp"'):

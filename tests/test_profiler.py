@@ -26,6 +26,7 @@ from seccomp_py.profiler import (
     command_subject,
     dropin_properties,
     normalize_unit,
+    split_sections,
     systemd_version_of,
     unit_cgroup,
 )
@@ -37,6 +38,15 @@ from seccomp_py.report import render_markdown
 SHOW_CURSOR = """-- No entries --
 -- cursor: s=85d8;i=240;b=5856;m=8d963c7;t=660e086e638ac;x=d1db
 """
+
+
+def test_split_sections_takes_markers_in_any_order():
+    text = "Id=a.service\n### b\nB1\nB2\n### a\n### c\nC1 ### b\n"
+    head, sections = split_sections(text, ["### a", "### b", "### c", "### d"])
+    assert head == "Id=a.service\n"
+    assert sections == {"### a": "", "### b": "B1\nB2\n", "### c": "C1 ### b\n", "### d": ""}
+    # only a whole line is a marker; no marker at all: everything is the head
+    assert split_sections("x ### a\n", ["### a"]) == ("x ### a\n", {"### a": ""})
 
 
 def test_parse_show_cursor():

@@ -155,7 +155,7 @@ ARM_SCRIPT = r"""
 settle=$1; mode=$2; units=$3; n=$4; shift 4
 i=0
 while [ "$i" -lt "$n" ]; do
-    mkdir -p -- "$(dirname -- "$1")" && printf '%s' "$2" > "$1.tmp" && mv -f -- "$1.tmp" "$1" || exit 3
+    mkdir -p -- "${1%/*}" && printf '%s' "$2" > "$1.tmp" && mv -f -- "$1.tmp" "$1" || exit 3
     shift 2
     i=$((i + 1))
 done
@@ -174,27 +174,34 @@ exit $rc
 """
 
 # The end of a round, one round trip: the state of every armed unit after the workloads, stop them
-# all (the shutdown path then lands in this round's records), the sentinel (journal.Sentinel), the
-# round's attribution evidence (tools.sh gather), then the journal from the readers' cursors: the kernel's
-# notices, and the audit entries once the sentinel's record is in (a few tries). The profiler reads on
-# by itself only when journald lags further behind.
-# args: SENTINEL_UNIT UNITS SAMPLER AUDIT_CURSOR|- NOTICE_CURSOR|- [sh TOOLS gather ARG ...];
+# all (the shutdown path then lands in this round's records), the sentinel (journal.Sentinel) while the
+# round's attribution evidence is gathered (tools.sh gather), then the journal from the readers' cursors:
+# the audit entries once the sentinel's record is in (a few tries) while the kernel's notices are read.
+# The sentinel and the notices go through files in WORKDIR (overwritten each round; read with shell
+# builtins where they do: an exec costs ~0.05 s on TCG). Each section of the output starts with its
+# marker, in any order. The profiler reads on by itself only when journald lags further behind.
+# args: SENTINEL_UNIT UNITS SAMPLER AUDIT_CURSOR|- NOTICE_CURSOR|- WORKDIR [sh TOOLS gather ARG ...];
 # UNITS space-separated (unit names have no spaces; globbing is off).
 END_SCRIPT = r"""
-sentinel=$1; units=$2; sampler=$3; acur=$4; ncur=$5; shift 5
+sentinel=$1; units=$2; sampler=$3; acur=$4; ncur=$5; dir=$6; shift 6
 set -f
 systemctl show --property=Id,ActiveState,Type,Result,ExecMainStatus -- $units
 echo "### seccomp-py stop"
 systemctl stop -- $units; echo "stop=$?"
-echo "### seccomp-py sentinel"
-sent=$(""" + jr.Sentinel.script('"$sentinel"') + r"""; exit $rc); rc=$?
-printf '%s\n' "$sent"
-pid=${sent%%[!0-9]*}
+# Both mostly wait on systemd or the kernel: side by side they cost one of them (TCG guests).
+(""" + jr.Sentinel.script('"$sentinel"') + r"""; exit $rc) > "$dir/sentinel.out" 2> "$dir/sentinel.err" &
+spid=$!
 echo "### seccomp-py gather"
 [ "$sampler" = - ] || systemctl stop -- "$sampler" 2>/dev/null
 [ "$#" -eq 0 ] || "$@"
-echo "### seccomp-py notices"
-""" + jr.read_shell("$ncur", jr.NOTICE_FIELDS, jr.NOTICE_MATCHES) + r"""
+wait "$spid"; rc=$?
+echo "### seccomp-py sentinel"
+pid=
+while IFS= read -r line; do printf '%s\n' "$line"; pid=${pid:-$line}; done < "$dir/sentinel.out"
+case $pid in '' | *[!0-9]*) pid= ;; esac
+[ -s "$dir/sentinel.err" ] && cat -- "$dir/sentinel.err" >&2
+(""" + jr.read_shell("$ncur", jr.NOTICE_FIELDS, jr.NOTICE_MATCHES) + r""") > "$dir/notices.out" &
+npid=$!
 echo "### seccomp-py journal"
 if [ -n "$pid" ]; then
     i=0
@@ -205,6 +212,9 @@ if [ -n "$pid" ]; then
     done
     """ + jr.read_shell("$acur", jr.AUDIT_FIELDS, ["_TRANSPORT=audit"]) + r"""
 fi
+wait "$npid"
+echo "### seccomp-py notices"
+[ -s "$dir/notices.out" ] && cat -- "$dir/notices.out"
 exit $rc
 """
 STATE_MARKER = "### seccomp-py state"
@@ -213,6 +223,7 @@ SENTINEL_MARKER = "### seccomp-py sentinel"
 GATHER_MARKER = "### seccomp-py gather"
 JOURNAL_MARKER = "### seccomp-py journal"
 NOTICES_MARKER = "### seccomp-py notices"
+END_MARKERS = (STOP_MARKER, SENTINEL_MARKER, GATHER_MARKER, JOURNAL_MARKER, NOTICES_MARKER)
 
 
 class ProfilingError(SeccompPyError):
@@ -785,13 +796,10 @@ class Profiler:
         assert self.audit_reader is not None and self.notice_reader is not None
         result = self.remote.run(["sh", "-c", END_SCRIPT, "sh", self.sentinel.unit, " ".join(units), sampler,
                                   self.audit_reader.cursor or "-", self.notice_reader.cursor or "-",
-                                  *self._gather_command()],
+                                  self.remote.workdir, *self._gather_command()],
                                  timeout=self.config.start_timeout + 300)
-        shown, _, rest = result.stdout.partition(STOP_MARKER)
-        stopped, _, rest = rest.partition(SENTINEL_MARKER)
-        sentinel_out, _, rest = rest.partition(GATHER_MARKER)
-        gathered, _, rest = rest.partition(NOTICES_MARKER)
-        notices_out, _, journal_out = rest.partition(JOURNAL_MARKER)
+        shown, sections = split_sections(result.stdout, END_MARKERS)
+        stopped, sentinel_out, gathered, journal_out, notices_out = (sections[m] for m in END_MARKERS)
         if not result.ok:
             raise ProfilingError(f"the sentinel could not run (systemd-run exit {result.status}): "
                                  f"{first_line(result.stderr)}")
@@ -1298,6 +1306,21 @@ def command_subject(command: str) -> str:
     except ValueError:
         words = command.split()
     return words[0] if words else "command"
+
+
+def split_sections(text: str, markers: Sequence[str]) -> Tuple[str, Dict[str, str]]:
+    """A script's output in sections, each started by a line that is one of markers (in any order):
+    the text before the first marker, and each marker's text ('' for a marker that did not come)."""
+    head: List[str] = []
+    sections: Dict[str, List[str]] = {m: [] for m in markers}
+    current = head
+    for line in text.splitlines(keepends=True):
+        marker = line.rstrip("\n")
+        if marker in sections:
+            current = sections[marker]
+            continue
+        current.append(line)
+    return "".join(head), {m: "".join(lines) for m, lines in sections.items()}
 
 
 def parse_show_blocks(text: str, units: Sequence[str]) -> Dict[str, Dict[str, str]]:
