@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 
 import pytest
 
@@ -52,6 +53,16 @@ def test_split_sections_takes_markers_in_any_order():
 def test_parse_show_cursor():
     assert jr.parse_show_cursor(SHOW_CURSOR) == "s=85d8;i=240;b=5856;m=8d963c7;t=660e086e638ac;x=d1db"
     assert jr.parse_show_cursor("-- No entries --\n") is None
+
+
+def test_read_shell_runs_read_command_from_a_shell_variable():
+    code = jr.read_shell("$acur", jr.AUDIT_FIELDS, ["_TRANSPORT=audit"])
+    from_boot = shlex.join(jr.read_command(None, jr.AUDIT_FIELDS, ["_TRANSPORT=audit"]))
+    from_cursor = shlex.join(jr.read_command("CUR", jr.AUDIT_FIELDS, ["_TRANSPORT=audit"])).replace("CUR", '"$acur"')
+    assert code == f'if [ "$acur" = - ]; then {from_boot}; else {from_cursor}; fi'
+    for var in ("$(reboot)", "x", "$a b"):
+        with pytest.raises(ValueError):
+            jr.read_shell(var, ["MESSAGE"], [])
 
 
 def test_read_command_never_uses_after_cursor():

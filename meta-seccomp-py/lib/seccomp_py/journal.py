@@ -72,13 +72,17 @@ def read_command(cursor: Optional[str], fields: Sequence[str], matches: Sequence
     return argv + list(matches)
 
 
+_CURSOR_SLOT = "@CURSOR@"
+
+
 def read_shell(cursor_var: str, fields: Sequence[str], matches: Sequence[str]) -> str:
     """read_command as shell code, for scripts that read the journal themselves; cursor_var names a shell
     variable ('$c') holding a cursor, or '-' for the start of this boot."""
-    base = shlex.join(["journalctl", "--no-pager", "-q", "-o", "json", "--output-fields=" + ",".join(fields)])
-    tail = shlex.join(list(matches))
-    return (f'if [ "{cursor_var}" = - ]; then {base} -b {tail}; '
-            f'else {base} --cursor "{cursor_var}" {tail}; fi')
+    if not re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_]*", cursor_var):
+        raise ValueError(f"read_shell needs a shell variable like $cursor, not {cursor_var!r}")
+    from_boot = shlex.join(read_command(None, fields, matches))
+    from_cursor = shlex.join(read_command(_CURSOR_SLOT, fields, matches)).replace(_CURSOR_SLOT, f'"{cursor_var}"')
+    return f'if [ "{cursor_var}" = - ]; then {from_boot}; else {from_cursor}; fi'
 
 
 @dataclass

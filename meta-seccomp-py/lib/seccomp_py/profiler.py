@@ -243,6 +243,9 @@ class CatchUpTimeout(ProfilingError):
 
 
 class ProbeFailed(SeccompPyError):
+    """probe_target's round trip exited non-zero: status is its exit status (a prelude's own, e.g. 3 for
+    "could not prepare"), prelude what the prelude printed before it stopped."""
+
     def __init__(self, message: str, status: int, prelude: str = "") -> None:
         super().__init__(message)
         self.status = status
