@@ -67,6 +67,7 @@ class FakeGuest:
         # fault knobs
         self.skip_serial_on_poll: Optional[int] = None  # drop one serial before the Nth journal read
         self.hide_sentinel = False  # journald never catches up
+        self.cgroups_by_name = True  # PREPARE_SCRIPT's boot sample finds each unit's cgroup by its name
         self.lag_polls = 0  # sentinel records become visible only after this many polls
         self.disconnect_on: Optional[str] = None  # raise ConnectionLost on a command containing this
         self.polls = 0
@@ -274,11 +275,11 @@ class FakeGuest:
                 trace = self._tools("trace-setup", [name])[1] if name != "-" else ""
                 cursor = self._journalctl(["--show-cursor"])[1]
                 sample = ""
-                if args[4] != "-" and DONE_FLAG not in self.files:
+                if args[4] != "-" and DONE_FLAG not in self.files and self.cgroups_by_name:
                     sample = self._tools("sample", ["once", "", *(f"{u}=/sys/fs/cgroup/system.slice/{u}"
                                                                   for u in args[4].split())])[1]
-                prelude = (f"### seccomp-py trace\n{trace}### seccomp-py cursor\n{cursor}"
-                           f"### seccomp-py boot sample\n{sample}### seccomp-py probe\n")
+                prelude = (f"### seccomp-py cursor\n{cursor}### seccomp-py boot sample\n{sample}"
+                           f"### seccomp-py trace\n{trace}### seccomp-py probe\n")
                 args = [args[0], *args[5:]]
             out = prelude + (f"{self.abi.name}\n6.1.0-fake\n{self.systemd}\n{self.actions_logged}\n"
                    f"{'disarmed' if DONE_FLAG in self.files else '-'}\n")
@@ -351,12 +352,6 @@ class FakeGuest:
             unit = args[-1]
             self.transient.pop(unit, None)
             return 0, "", ""
-        if "### seccomp-py cursor" in script:  # PREPARE_SCRIPT: stale clean-up, tools.sh, trace, cursor
-            workdir, name = args[1], args[2]
-            self.files[f"{workdir}/tools.sh"] = input_data if isinstance(input_data, bytes) else input_data.encode()
-            trace = self._tools("trace-setup", [name])[1] if name != "-" else ""
-            cursor = self._journalctl(["--show-cursor"])[1]
-            return 0, f"### seccomp-py trace\n{trace}### seccomp-py cursor\n{cursor}", ""
         if "/run/seccomp-py/*" in script:  # stale cleanup
             return 0, "", ""
         if script.startswith('cat -- "$1"'):

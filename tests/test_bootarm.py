@@ -141,6 +141,16 @@ def test_boot_round_starts_an_armed_unit_that_is_down(tmp_path):
     assert "cgroup-sample" in result.report["units"]["nginx.service"]["attribution"]
 
 
+def test_boot_round_gathers_by_systemds_cgroups_when_the_sample_by_name_finds_nobody(tmp_path):
+    target = boot_armed_guest()
+    target.cgroups_by_name = False  # e.g. a cgroup layout the name search does not cover
+    result = run(target, tmp_path)
+    assert result.error is None and result.converged and not result.incomplete, result.report["incomplete_reasons"]
+    assert [c[5] for c in arm_calls(target)] == ["start", "restart"]
+    assert "cgroup-sample" in result.report["units"]["nginx.service"]["attribution"]
+    assert "bind" in result.report["iterations"][0]["added"]["nginx.service"]
+
+
 def test_boot_round_only_when_every_unit_was_armed(tmp_path):
     target = boot_armed_guest(units=("nginx.service",))
     result = run(target, tmp_path)

@@ -97,15 +97,17 @@ echo $found
 
 # Everything before the first round, run ahead of probe_target in its round trip (each costs a fraction
 # of a second on TCG): the stale clean-up (its output first), the helper script from stdin, the trace
-# instance (trace-setup's output), the journal's tail cursor, and who runs in the units now when they
-# may have been armed at boot (the boot round's evidence; then that round needs no round trip to start).
-# args: WORKDIR TRACE_NAME|- BUFFER_KB UNITS|- (space-separated, see END_SCRIPT), then probe_target's.
+# instance (trace-setup's output; set up in the background: the kernel makes a folder per trace event,
+# slow on TCG), the journal's tail cursor, and who runs in the units now when they may have been armed
+# at boot (the boot round's evidence; then that round needs no round trip to start). Sections in any
+# order after the clean-up's. args: WORKDIR TRACE_NAME|- BUFFER_KB UNITS|- (space-separated, see
+# END_SCRIPT), then probe_target's.
 PREPARE_SCRIPT = STALE_CLEANUP + r"""
 dir=$1; name=$2; kb=$3; boot=$4; shift 4
-mkdir -p -- "$dir" && cat > "$dir/tools.sh.tmp" && chmod 755 "$dir/tools.sh.tmp" &&
-    mv -f -- "$dir/tools.sh.tmp" "$dir/tools.sh" || exit 3
-echo "### seccomp-py trace"
-[ "$name" = - ] || sh "$dir/tools.sh" trace-setup "$name" "$kb"
+# The folder is new and this run's own: nothing reads tools.sh before this script has written it.
+mkdir -p -- "$dir" && cat > "$dir/tools.sh" || exit 3
+[ "$name" = - ] || sh "$dir/tools.sh" trace-setup "$name" "$kb" > "$dir/trace.out" &
+tpid=$!
 echo "### seccomp-py cursor"
 journalctl --no-pager -q -n 0 --show-cursor
 echo "### seccomp-py boot sample"
@@ -127,10 +129,14 @@ if [ "$boot" != - ] && [ ! -e """ + bootarm.DONE_FLAG + r""" ]; then
     boot_sample $boot
     set +f
 fi
+wait "$tpid"
+echo "### seccomp-py trace"
+[ -s "$dir/trace.out" ] && while IFS= read -r line; do printf '%s\n' "$line"; done < "$dir/trace.out"
 """
 TRACE_MARKER = "### seccomp-py trace"
 CURSOR_MARKER = "### seccomp-py cursor"
 BOOT_SAMPLE_MARKER = "### seccomp-py boot sample"
+PREPARE_MARKERS = (TRACE_MARKER, CURSOR_MARKER, BOOT_SAMPLE_MARKER)
 
 
 # Calls a service makes that log mode cannot show, added next to the call that reveals them.
@@ -537,7 +543,7 @@ class Profiler:
         self.remote_ready = False
         self.trace_name = "-"
         self.trace_out = ""
-        self.boot_sample: Optional[str] = None  # PREPARE_SCRIPT's cgroup sample of units armed at boot
+        self.boot_sample = ""  # PREPARE_SCRIPT's cgroup sample of the units, when they may be armed at boot
         self.boot_armed = False  # every unit runs in log mode since boot (bootarm): round 1 needs no re-arm
         self._seed_known = {normalize_unit(u): set(n) for u, n in config.known.items()}
 
@@ -625,10 +631,8 @@ class Profiler:
                 raise ProfilingError(f"could not prepare {remote.workdir} on the target: {exc}") from None
             raise
         self.remote_ready = True
-        stale, _, rest = self.facts.prelude.partition(TRACE_MARKER)
-        self.trace_out, _, rest = rest.partition(CURSOR_MARKER)
-        cursor_out, sampled, boot_sample = rest.partition(BOOT_SAMPLE_MARKER)
-        self.boot_sample = boot_sample if sampled else None
+        stale, sections = split_sections(self.facts.prelude, PREPARE_MARKERS)
+        self.trace_out, cursor_out, self.boot_sample = (sections[m] for m in PREPARE_MARKERS)
         if stale.strip():
             self.notes.append("removed leftovers of an earlier, interrupted run: " + " ".join(stale.split()))
         self.tail_cursor = jr.parse_show_cursor(cursor_out)
@@ -725,9 +729,12 @@ class Profiler:
             files += [f"/run/systemd/system/{unit}.d/{LOG_DROPIN}", text]
         self._start_sampler()
         probed = self.facts.units
-        if mode == "boot" and self.boot_sample is not None and all(unit_is_up(probed[u]) for u in self.config.units):
+        sampled = {line.split()[1] for line in self.boot_sample.splitlines() if line.startswith("C ")}
+        if mode == "boot" and all(unit_is_up(probed[u]) and (u in sampled or exec_pids(probed[u]))
+                                  for u in self.config.units):
             # Running since boot, in log mode, and the probe saw them up: nothing to start, and the
-            # evidence of who runs in them came with the probe (PREPARE_SCRIPT).
+            # evidence of who runs in them came with the probe (PREPARE_SCRIPT; ARM_SCRIPT gathers it
+            # by systemd's cgroup paths when the sample by name found nobody).
             self.armed = True
             self.progress.status("armed at boot: " + " ".join(self.config.units) + " up since")
             self._feed_boot_evidence(probed, sample=self.boot_sample)
