@@ -40,6 +40,7 @@ class Service:
     fail_start: bool = False
     extra_per_round: bool = False  # makes a new call every time it runs (never converges)
     crash_in_workload: bool = False  # dies right after its workload calls
+    dies_after_start: int = 0  # this start (1 = the first) succeeds, then the process exits (Type=simple)
     runs: int = 0
 
 
@@ -203,7 +204,10 @@ class FakeGuest:
         if svc.extra_per_round:
             names.append(XATTR_CALLS[svc.runs % len(XATTR_CALLS)])
         ok = self.calls(unit, main, svc.exe, names) and not svc.fail_start
-        if ok:
+        if ok and svc.runs == svc.dies_after_start:
+            self.procs[unit] = []
+            self.state[unit], self.result[unit] = "failed", "exit-code"
+        elif ok:
             worker = self.fork(main)
             self.procs[unit] = [main, worker]
             self.state[unit], self.result[unit] = "active", "success"
@@ -280,7 +284,10 @@ class FakeGuest:
                                                                   for u in args[4].split())])[1]
                 prelude = (f"### seccomp-py cursor\n{cursor}### seccomp-py boot sample\n{sample}"
                            f"### seccomp-py trace\n{trace}### seccomp-py probe\n")
-                args = [args[0], *args[5:]]
+                count = int(args[5])
+                for path, text in zip(args[6:6 + 2 * count:2], args[7:7 + 2 * count:2]):
+                    self.files[path] = text.encode()
+                args = [args[0], *args[6 + 2 * count:]]
             out = prelude + (f"{self.abi.name}\n6.1.0-fake\n{self.systemd}\n{self.actions_logged}\n"
                    f"{'disarmed' if DONE_FLAG in self.files else '-'}\n")
             if len(args) > 2:  # systemctl show of the units asked for, in the same round trip
@@ -305,9 +312,12 @@ class FakeGuest:
             if not units:
                 return 0, "", ""
             status, _, err = self._systemctl([mode, "--", *units])
-            state = self._systemctl(["show", "--property=Id,ActiveState,Type,Result", "--", *units])[1]
+            state = ""
+            if mode == "start" or status != 0 or args[1] != "0":
+                state = "### seccomp-py state\n" + self._systemctl(["show", "--property=Id,ActiveState,Type,Result",
+                                                                    "--", *units])[1]
             gathered = ("### seccomp-py gather\n" + self._tools("gather", gather[3:])[1]) if gather else ""
-            return status, "### seccomp-py state\n" + state + gathered, err
+            return status, state + gathered, err
         if script.startswith("\nsentinel=$1; units=$2; sampler=$3; acur=$4; ncur=$5; dir=$6; shift 6"):
             # END_SCRIPT: state, stop, gather (beside the sentinel), one read of the journal from each cursor
             units, acur, ncur, gather = args[2].split(), args[4], args[5], args[7:]

@@ -23,7 +23,9 @@ from seccomp_py.attribution import (
 from seccomp_py.errors import UsageError
 from seccomp_py.profiler import (
     ProfileConfig,
+    Remote,
     Workload,
+    WorkloadRunner,
     command_subject,
     dropin_properties,
     normalize_unit,
@@ -357,3 +359,28 @@ def test_failure_messages_say_where_the_target_went_away():
         "lost the connection to the target during collect (round 2): x"
     assert describe_failure(ConnectionLost("x"), progress, DeadQemu()).startswith("qemu stopped during collect")
     assert describe_failure(ValueError("plain"), progress) == "plain"
+
+
+def test_small_text_scripts_travel_inline_and_the_rest_is_copied(tmp_path):
+    class Target:
+        def __init__(self):
+            self.put_paths = []
+
+        def put(self, local, remote, mode=None):
+            self.put_paths.append(remote)
+
+    small = tmp_path / "small.sh"
+    small.write_text("echo 'it''s' \"$x\"\n")
+    binary = tmp_path / "binary.sh"
+    binary.write_bytes(b"echo a\0b\n")
+    big = tmp_path / "big.sh"
+    big.write_text("#" * (WorkloadRunner.INLINE_LIMIT + 1))
+    target = Target()
+    runner = WorkloadRunner(Remote(target, "tok"), [Workload("script", str(p)) for p in (small, binary, big)]
+                            + [Workload("host", "true")], Progress(quiet=True))
+    inline = runner.inline_files()
+    assert inline == ["/run/seccomp-py/tok/w1-small.sh", small.read_text()]
+    runner.upload(written=inline[::2])
+    assert target.put_paths == ["/run/seccomp-py/tok/w2-binary.sh", "/run/seccomp-py/tok/w3-big.sh"]
+    runner.upload()  # on its own (the verifier): everything
+    assert target.put_paths[2:] == ["/run/seccomp-py/tok/w1-small.sh", *target.put_paths[:2]]

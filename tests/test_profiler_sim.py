@@ -131,6 +131,17 @@ def test_unit_that_dies_during_the_workload_keeps_the_round(tmp_path):
     assert result.report["iterations"][0]["records"] > 0
 
 
+def test_unit_that_exits_right_after_a_successful_restart(tmp_path):
+    """systemctl restart succeeds for a Type=simple unit whose process exits at once: the round's failing
+    workload is reported as the unit's failure, with its diagnostics."""
+    flaky = Service(**{**NGINX, "dies_after_start": 2})
+    result = run(guest(services=[flaky]), tmp_path, units=["nginx"],
+                 workloads=[Workload("script", workload_file(tmp_path, body="drive nginx.service\n"))])
+    assert result.error and "nginx.service stopped running during the round 2 workloads" in result.error
+    assert "workload" in result.error and result.incomplete
+    assert result.report["iterations"][0]["records"] > 0  # the warm-up round was kept
+
+
 def test_serial_gap_marks_loss(tmp_path):
     target = guest()
     target.skip_serial_on_poll = 2
