@@ -376,11 +376,11 @@ def test_small_text_scripts_travel_inline_and_the_rest_is_copied(tmp_path):
     big = tmp_path / "big.sh"
     big.write_text("#" * (WorkloadRunner.INLINE_LIMIT + 1))
     target = Target()
-    runner = WorkloadRunner(Remote(target, "tok"), [Workload("script", str(p)) for p in (small, binary, big)]
-                            + [Workload("host", "true")], Progress(quiet=True))
+    workloads = [Workload("script", str(p)) for p in (small, binary, big)] + [Workload("host", "true")]
+    runner = WorkloadRunner(Remote(target, "tok"), workloads, Progress(quiet=True))
     inline = runner.inline_files()
     assert inline == ["/run/seccomp-py/tok/w1-small.sh", small.read_text()]
-    runner.upload(written=inline[::2])
+    runner.upload()
     assert target.put_paths == ["/run/seccomp-py/tok/w2-binary.sh", "/run/seccomp-py/tok/w3-big.sh"]
-    runner.upload()  # on its own (the verifier): everything
+    WorkloadRunner(Remote(target, "tok"), workloads, Progress(quiet=True)).upload()  # alone (the verifier)
     assert target.put_paths[2:] == ["/run/seccomp-py/tok/w1-small.sh", *target.put_paths[:2]]

@@ -104,14 +104,12 @@ class Attributor:
 
     def feed_samples(self, text: str) -> None:
         """Lines 'C <unit> <pid>' from the in-guest sampler."""
-        for line in text.splitlines():
-            match = _SAMPLE.match(line.strip())
-            if match and match.group(1) in self.cgroups:
-                pid = int(match.group(2))
-                self.sampled.setdefault(pid, set()).add(match.group(1))
+        for unit, pid in parse_samples(text):
+            if unit in self.cgroups:
+                self.sampled.setdefault(pid, set()).add(unit)
                 # A process that predates the trace (started at boot): its later forks inherit the unit.
                 if pid not in self._current and len(self.sampled[pid]) == 1:
-                    self._current[pid] = match.group(1)
+                    self._current[pid] = unit
 
     def note_exe(self, unit: str, exe: Optional[str]) -> None:
         if exe:
@@ -257,6 +255,16 @@ SAMPLES_MARKER = "### seccomp-py samples"
 def split_trace_output(text: str) -> Tuple[str, str]:
     head, sep, tail = text.partition(STATS_MARKER)
     return head, tail if sep else ""
+
+
+def parse_samples(text: str) -> List[Tuple[str, int]]:
+    """(unit, pid) of each 'C <unit> <pid>' line of a cgroup sample (tools.sh sample/gather output)."""
+    found = []
+    for line in text.splitlines():
+        match = _SAMPLE.match(line.strip())
+        if match:
+            found.append((match.group(1), int(match.group(2))))
+    return found
 
 
 def split_gather_output(text: str) -> Tuple[str, str, str]:

@@ -53,6 +53,7 @@ from .attribution import (
     HOW_TRACE,
     TOOLS_SCRIPT,
     Attributor,
+    parse_samples,
     slice_cgroup,
     split_gather_output,
 )
@@ -555,7 +556,6 @@ class Profiler:
         self.remote_ready = False
         self.trace_name = "-"
         self.trace_out = ""
-        self.inlined: List[str] = []  # workload scripts PREPARE_SCRIPT wrote (WorkloadRunner.inline_files)
         self.boot_sample = ""  # PREPARE_SCRIPT's cgroup sample of the units, when they may be armed at boot
         self.boot_armed = False  # every unit runs in log mode since boot (bootarm): round 1 needs no re-arm
         self._seed_known = {normalize_unit(u): set(n) for u, n in config.known.items()}
@@ -634,7 +634,6 @@ class Profiler:
         remote = self.remote
         self.trace_name = f"seccomp-py-{self.token}" if self.config.attribution != "sampling" else "-"
         inline = self.workloads.inline_files()
-        self.inlined = inline[::2]
         try:
             self.facts = probe_target(remote, self.config.units, PREFLIGHT_PROPERTIES,
                                       prelude=PREPARE_SCRIPT, input=TOOLS_SCRIPT.encode(),
@@ -682,7 +681,7 @@ class Profiler:
     def _prepare_remote(self) -> None:
         """The workloads to the target; the trace instance that PREPARE_SCRIPT set up (in _preflight)."""
         self.progress.status("uploading scripts")
-        self.workloads.upload(written=self.inlined)
+        self.workloads.upload()
         trace_out = self.trace_out
         instance = ""
         if self.trace_name != "-":
@@ -745,17 +744,17 @@ class Profiler:
             files += [f"/run/systemd/system/{unit}.d/{LOG_DROPIN}", text]
         self._start_sampler()
         probed = self.facts.units
-        sampled = {line.split()[1] for line in self.boot_sample.splitlines() if line.startswith("C ")}
+        sampled = {unit for unit, _ in parse_samples(self.boot_sample)}
+        if self.config.units:
+            self.armed = True  # from here on the clean-up has units to put back
         if mode == "boot" and all(unit_is_up(probed[u]) and (u in sampled or exec_pids(probed[u]))
                                   for u in self.config.units):
             # Running since boot, in log mode, and the probe saw them up: nothing to start, and the
             # evidence of who runs in them came with the probe (PREPARE_SCRIPT; ARM_SCRIPT gathers it
             # by systemd's cgroup paths when the sample by name found nobody).
-            self.armed = True
             self.progress.status("armed at boot: " + " ".join(self.config.units) + " up since")
             self._feed_boot_evidence(probed, sample=self.boot_sample)
         elif self.config.units:
-            self.armed = True
             self.progress.status("daemon-reload, restarting " + " ".join(self.config.units) if mode == "restart"
                                  else "armed at boot; starting any of " + " ".join(self.config.units) + " not running")
             # Armed at boot: the evidence of who runs in the units now comes in the same round trip.
@@ -1208,6 +1207,7 @@ class WorkloadRunner:
         self.progress = progress
         self.host_env = dict(host_env or {})
         self.paths: Dict[int, str] = {}
+        self.inlined: Set[str] = set()  # paths handed out by inline_files(): written by the caller's script
 
     # Scripts small enough to travel as command-line words of a script that runs anyway (PREPARE_SCRIPT):
     # text only (no NUL), well inside one SSH packet.
@@ -1221,8 +1221,8 @@ class WorkloadRunner:
                 self.paths[i] = workload.spec
 
     def inline_files(self) -> List[str]:
-        """PATH, TEXT pairs of the scripts a prelude can write itself (then upload() skips them): saves
-        a transfer per script (0.1-0.2 s on a TCG guest). Run with sh, so they need no mode."""
+        """PATH, TEXT pairs of the scripts a prelude writes itself (upload() then skips them): saves a
+        transfer per script (0.1-0.2 s on a TCG guest). Run with sh, so they need no mode."""
         self._plan()
         pairs: List[str] = []
         size = 0
@@ -1239,13 +1239,14 @@ class WorkloadRunner:
                 continue
             size += len(data)
             pairs += [self.paths[i], text]
+            self.inlined.add(self.paths[i])
         return pairs
 
-    def upload(self, written: Sequence[str] = ()) -> None:
-        """Copy the scripts to the target, except those already written there (inline_files)."""
+    def upload(self) -> None:
+        """Copy the scripts to the target, except those inline_files() handed out."""
         self._plan()
         for i, workload in enumerate(self.workloads):
-            if workload.kind == "script" and self.paths[i] not in written:
+            if workload.kind == "script" and self.paths[i] not in self.inlined:
                 self.remote.target.put(workload.spec, self.paths[i], 0o755)
 
     def run_all(self, label: str, budget: Optional[float], timeout: float,
